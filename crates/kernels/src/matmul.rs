@@ -2,8 +2,8 @@
 //!
 //! Every operand is described by strides, so transposed views (the `A^T` and `B^T` of a
 //! matmul's backward pass) are multiplied in place without a copy: `gemm` takes a row
-//! stride and a column stride for each matrix. Broadcast batch dimensions have batch
-//! stride 0.
+//! stride and a column stride for each matrix. Each batch entry has its own start offset,
+//! so any batch layout works, broadcast ones (the same offset repeated) included.
 //!
 //! Parallelism: one large matrix uses gemm's own rayon threads; many small ones (attention
 //! heads) are spread over rayon tasks, one single-threaded gemm each.
@@ -12,24 +12,25 @@ use crate::Float;
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-/// A matrix operand: `rows x cols` elements at `data[offset + b*batch_stride + r*row_stride + c*col_stride]`.
+/// A batch of matrix operands: matrix `b` has element `(r, c)` at
+/// `data[offsets[b] + r*row_stride + c*col_stride]`.
 #[derive(Clone, Copy, Debug)]
 pub struct MatRef<'a, T> {
     pub data: &'a [T],
-    pub offset: usize,
-    pub batch_stride: usize,
+    pub offsets: &'a [usize],
     pub row_stride: usize,
     pub col_stride: usize,
 }
 
 impl<T> MatRef<'_, T> {
-    /// Largest element index touched for `batch` matrices of `rows x cols`, used to bounds-check
-    /// before handing raw pointers to gemm.
-    fn max_index(&self, batch: usize, rows: usize, cols: usize) -> usize {
-        if batch == 0 || rows == 0 || cols == 0 {
-            return 0;
+    /// True when every matrix of `rows x cols` lies inside `data`: checked before raw
+    /// pointers go to gemm.
+    fn in_bounds(&self, rows: usize, cols: usize) -> bool {
+        if rows == 0 || cols == 0 {
+            return true;
         }
-        self.offset + (batch - 1) * self.batch_stride + (rows - 1) * self.row_stride + (cols - 1) * self.col_stride
+        let span = (rows - 1) * self.row_stride + (cols - 1) * self.col_stride;
+        self.offsets.iter().all(|&o| o + span < self.data.len())
     }
 }
 
@@ -41,9 +42,10 @@ pub fn matmul<T: Float>(batch: usize, m: usize, k: usize, n: usize, a: MatRef<T>
     if out.is_empty() {
         return out;
     }
+    assert!(a.offsets.len() == batch && b.offsets.len() == batch, "matmul: one offset per batch entry");
     if k > 0 {
-        assert!(a.max_index(batch, m, k) < a.data.len(), "matmul: lhs view out of bounds");
-        assert!(b.max_index(batch, k, n) < b.data.len(), "matmul: rhs view out of bounds");
+        assert!(a.in_bounds(m, k), "matmul: lhs view out of bounds");
+        assert!(b.in_bounds(k, n), "matmul: rhs view out of bounds");
     }
     let one_gemm = |dst: &mut [T], i: usize, par: Parallelism| {
         if k == 0 {
@@ -59,10 +61,10 @@ pub fn matmul<T: Float>(batch: usize, m: usize, k: usize, n: usize, a: MatRef<T>
                 1,
                 n as isize,
                 false,
-                a.data.as_ptr().add(a.offset + i * a.batch_stride),
+                a.data.as_ptr().add(a.offsets[i]),
                 a.col_stride as isize,
                 a.row_stride as isize,
-                b.data.as_ptr().add(b.offset + i * b.batch_stride),
+                b.data.as_ptr().add(b.offsets[i]),
                 b.col_stride as isize,
                 b.row_stride as isize,
                 T::ZERO,
@@ -107,7 +109,7 @@ mod tests {
         let a: Vec<f64> = (0..m * k).map(|i| (i as f64).sin()).collect();
         let b: Vec<f64> = (0..k * n).map(|i| (i as f64).cos()).collect();
         let want = naive(m, k, n, &a, &b);
-        let dense = |d, rs| MatRef { data: d, offset: 0, batch_stride: 0, row_stride: rs, col_stride: 1 };
+        let dense = |d, rs| MatRef { data: d, offsets: &[0], row_stride: rs, col_stride: 1 };
         let got = matmul(1, m, k, n, dense(&a, k), dense(&b, n));
         for (x, y) in got.iter().zip(&want) {
             approx::assert_abs_diff_eq!(x, y, epsilon = 1e-12);
@@ -119,7 +121,7 @@ mod tests {
                 bt[j * k + p] = b[p * n + j];
             }
         }
-        let bt_view = MatRef { data: &bt, offset: 0, batch_stride: 0, row_stride: 1, col_stride: k };
+        let bt_view = MatRef { data: &bt, offsets: &[0], row_stride: 1, col_stride: k };
         let got_t = matmul(1, m, k, n, dense(&a, k), bt_view);
         for (x, y) in got.iter().zip(&got_t) {
             approx::assert_abs_diff_eq!(x, y, epsilon = 1e-12);

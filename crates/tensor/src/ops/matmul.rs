@@ -1,0 +1,102 @@
+//! Matrix multiplication: `[.., m, k] @ [.., k, n] -> [.., m, n]`, batch dimensions broadcast.
+//!
+//! Operands are passed to gemm by strides, so transposed views cost nothing. When the right
+//! operand has no batch of its own and the left one's batch rows are evenly spaced (a linear
+//! layer applied to `[B, T, C]`), the batch is folded into `m`: one large gemm instead of `B`
+//! small ones.
+
+use super::cpu::{run_float1, Access, FloatKernel, Out};
+use crate::copy_offsets::batch_offsets;
+use crate::error::{Error, Result};
+use crate::layout::broadcast_shape;
+use crate::{Tensor, WithDType};
+use kernels::matmul::MatRef;
+use kernels::Float;
+
+/// One operand's strides and per-batch offsets.
+struct Operand {
+    offsets: Vec<usize>,
+    row_stride: usize,
+    col_stride: usize,
+}
+
+struct Matmul {
+    batch: usize,
+    m: usize,
+    k: usize,
+    n: usize,
+    a: Operand,
+    b: Operand,
+}
+
+impl FloatKernel for Matmul {
+    fn run<T: Float + WithDType>(&self, x: &[&[T]]) -> Result<Vec<Out<T>>> {
+        let a = MatRef { data: x[0], offsets: &self.a.offsets, row_stride: self.a.row_stride, col_stride: self.a.col_stride };
+        let b = MatRef { data: x[1], offsets: &self.b.offsets, row_stride: self.b.row_stride, col_stride: self.b.col_stride };
+        Ok(vec![Out::Data(kernels::matmul::matmul(self.batch, self.m, self.k, self.n, a, b))])
+    }
+}
+
+impl Tensor {
+    /// `self @ rhs`. Both need rank >= 2.
+    pub fn matmul(&self, rhs: &Tensor) -> Result<Tensor> {
+        const OP: &str = "matmul";
+        self.same_kind(OP, rhs)?;
+        let (ra, rb) = (self.rank(), rhs.rank());
+        let mismatch = |why: String| Error::ShapeMismatch { op: OP, lhs: self.shape().to_vec(), rhs: rhs.shape().to_vec(), why };
+        if ra < 2 || rb < 2 {
+            return Err(mismatch("both operands need at least 2 dimensions".into()));
+        }
+        let (m, k) = (self.shape()[ra - 2], self.shape()[ra - 1]);
+        let (k2, n) = (rhs.shape()[rb - 2], rhs.shape()[rb - 1]);
+        if k != k2 {
+            return Err(mismatch(format!("inner dimensions differ ({k} vs {k2})")));
+        }
+        let batch_shape = broadcast_shape(OP, &self.shape()[..ra - 2], &rhs.shape()[..rb - 2]).map_err(|_| mismatch("batch dimensions do not broadcast".into()))?;
+        let batch: usize = batch_shape.iter().product();
+        let operand = |t: &Tensor, rows: usize, cols: usize| -> Result<Operand> {
+            let mut full = batch_shape.clone();
+            full.extend([rows, cols]);
+            let l = t.layout().broadcast_as(&full)?;
+            let r = l.rank();
+            Ok(Operand {
+                offsets: batch_offsets(&l.shape()[..r - 2], &l.strides()[..r - 2], l.offset()),
+                row_stride: l.strides()[r - 2],
+                col_stride: l.strides()[r - 1],
+            })
+        };
+        let (mut a, mut b) = (operand(self, m, k)?, operand(rhs, k, n)?);
+        let mut out_shape = batch_shape.clone();
+        out_shape.extend([m, n]);
+        // Fold the batch into m when the rhs is shared and the lhs rows are evenly spaced.
+        let rhs_shared = b.offsets.windows(2).all(|w| w[0] == w[1]);
+        let lhs_even = a.offsets.iter().enumerate().all(|(i, &o)| o == a.offsets[0] + i * m * a.row_stride);
+        let kernel = if batch > 1 && rhs_shared && lhs_even {
+            a.offsets.truncate(1);
+            b.offsets.truncate(1);
+            Matmul { batch: 1, m: batch * m, k, n, a, b }
+        } else {
+            Matmul { batch, m, k, n, a, b }
+        };
+        run_float1(OP, &kernel, &[self, rhs], Access::Strided, &out_shape)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Device, Tensor};
+
+    #[test]
+    fn batched_broadcast_and_transposed() {
+        let a = Tensor::from_vec((0..12).map(|x| x as f64).collect(), &[2, 2, 3], Device::Cpu).unwrap();
+        let w = Tensor::from_vec((0..6).map(|x| x as f64).collect(), &[3, 2], Device::Cpu).unwrap();
+        let y = a.matmul(&w).unwrap();
+        assert_eq!(y.shape(), &[2, 2, 2]);
+        assert_eq!(y.to_vec::<f64>().unwrap(), vec![10., 13., 28., 40., 46., 67., 64., 94.]);
+        // (w^T)^T through a view equals w.
+        let wt = w.transpose(0, 1).unwrap().contiguous().unwrap().transpose(0, 1).unwrap();
+        assert_eq!(a.matmul(&wt).unwrap().to_vec::<f64>().unwrap(), y.to_vec::<f64>().unwrap());
+        let e = a.matmul(&a).unwrap_err().to_string();
+        assert!(e.contains("matmul") && e.contains("inner dimensions"), "{e}");
+    }
+}

@@ -1,0 +1,136 @@
+//! Reductions along one dimension, and `sum_to_shape`, which undoes a broadcast (the
+//! backward of every broadcasting op sums the gradient over the stretched dimensions).
+
+use super::cpu::{run_float, run_float1, Access, FloatKernel, Out};
+use crate::error::{Error, Result};
+use crate::storage::CpuStorage;
+use crate::{Tensor, WithDType};
+use kernels::Float;
+
+/// `[outer, len, inner]` view of a dense shape around `dim`.
+fn split(shape: &[usize], dim: usize) -> (usize, usize, usize) {
+    (shape[..dim].iter().product(), shape[dim], shape[dim + 1..].iter().product())
+}
+
+fn reduced_shape(shape: &[usize], dim: usize, keepdim: bool) -> Vec<usize> {
+    let mut s = shape.to_vec();
+    if keepdim {
+        s[dim] = 1;
+    } else {
+        s.remove(dim);
+    }
+    s
+}
+
+struct Sum(usize, usize, usize);
+impl FloatKernel for Sum {
+    fn run<T: Float + WithDType>(&self, x: &[&[T]]) -> Result<Vec<Out<T>>> {
+        Ok(vec![Out::Data(kernels::reduce::sum_axis(x[0], self.0, self.1, self.2))])
+    }
+}
+
+struct Max(usize, usize, usize);
+impl FloatKernel for Max {
+    fn run<T: Float + WithDType>(&self, x: &[&[T]]) -> Result<Vec<Out<T>>> {
+        let (m, arg) = kernels::reduce::max_axis(x[0], self.0, self.1, self.2);
+        // The arg-max travels as an exactly representable stat in the compute type.
+        Ok(vec![Out::Data(m), Out::Stat(arg.into_iter().map(|i| <T as Float>::from_f64(i as f64)).collect())])
+    }
+}
+
+struct MaxBackward {
+    arg: Vec<u32>,
+    dims: (usize, usize, usize),
+}
+impl FloatKernel for MaxBackward {
+    fn run<T: Float + WithDType>(&self, x: &[&[T]]) -> Result<Vec<Out<T>>> {
+        let (o, l, i) = self.dims;
+        Ok(vec![Out::Data(kernels::reduce::max_axis_backward(x[0], &self.arg, o, l, i))])
+    }
+}
+
+impl Tensor {
+    /// Sum over dimension `dim`.
+    pub fn sum(&self, dim: usize, keepdim: bool) -> Result<Tensor> {
+        self.layout().check_dim("sum", dim)?;
+        let (o, l, i) = split(self.shape(), dim);
+        run_float1("sum", &Sum(o, l, i), &[self], Access::Contiguous, &reduced_shape(self.shape(), dim, keepdim))
+    }
+
+    /// Mean over dimension `dim`.
+    pub fn mean(&self, dim: usize, keepdim: bool) -> Result<Tensor> {
+        let n = self.dim("mean", dim)?;
+        self.sum(dim, keepdim)?.scale(1.0 / n as f64)
+    }
+
+    /// Sum of every element, as a 0-dimensional tensor.
+    pub fn sum_all(&self) -> Result<Tensor> {
+        self.reshape(&[self.numel()])?.sum(0, false)
+    }
+
+    /// Maximum over `dim` and the index (i32) of its first occurrence.
+    pub fn max_with_argmax(&self, dim: usize, keepdim: bool) -> Result<(Tensor, Tensor)> {
+        let n = self.dim("max", dim)?;
+        if n == 0 {
+            return Err(Error::BadShape { op: "max", shape: self.shape().to_vec(), why: format!("dimension {dim} is empty") });
+        }
+        let (o, l, i) = split(self.shape(), dim);
+        let shape = reduced_shape(self.shape(), dim, keepdim);
+        let mut outs = run_float("max", &Max(o, l, i), &[self], Access::Contiguous)?;
+        let arg = CpuStorage::I32((0..outs[1].len()).map(|j| outs[1].get_f64(j) as i32).collect());
+        let values = Tensor::from_cpu_storage(outs.remove(0), &shape)?;
+        Ok((values, Tensor::from_cpu_storage(arg, &shape)?))
+    }
+
+    pub fn max(&self, dim: usize, keepdim: bool) -> Result<Tensor> {
+        Ok(self.max_with_argmax(dim, keepdim)?.0)
+    }
+
+    /// Backward of `max` over `dim`: `self` is the output gradient, `argmax` the saved
+    /// indices; returns a tensor of `input_shape`, zero except at each arg-max.
+    pub fn max_backward(&self, argmax: &Tensor, dim: usize, input_shape: &[usize]) -> Result<Tensor> {
+        let (o, l, i) = split(input_shape, dim);
+        let k = MaxBackward { arg: argmax.to_indices("max_backward")?, dims: (o, l, i) };
+        run_float1("max_backward", &k, &[self], Access::Contiguous, input_shape)
+    }
+
+    /// Sums `self` down to `shape`, the inverse of broadcasting `shape` up to `self.shape()`.
+    pub fn sum_to_shape(&self, shape: &[usize]) -> Result<Tensor> {
+        if self.shape() == shape {
+            return Ok(self.clone());
+        }
+        // Validates that `shape` broadcasts to ours.
+        crate::Layout::contiguous(shape).broadcast_as(self.shape()).map_err(|_| Error::ShapeMismatch {
+            op: "sum_to_shape",
+            lhs: self.shape().to_vec(),
+            rhs: shape.to_vec(),
+            why: "the target does not broadcast to the source".into(),
+        })?;
+        let lead = self.rank() - shape.len();
+        let mut t = self.clone();
+        for d in (0..self.rank()).rev() {
+            if d < lead || (shape[d - lead] == 1 && self.shape()[d] != 1) {
+                t = t.sum(d, true)?;
+            }
+        }
+        t.reshape(shape)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Device, Tensor};
+
+    #[test]
+    fn sums_means_maxes() {
+        let t = Tensor::from_vec(vec![1.0f32, 5.0, 3.0, 4.0, 2.0, 6.0], &[2, 3], Device::Cpu).unwrap();
+        assert_eq!(t.sum(1, false).unwrap().to_vec::<f32>().unwrap(), vec![9., 12.]);
+        assert_eq!(t.mean(0, true).unwrap().shape(), &[1, 3]);
+        let (m, a) = t.max_with_argmax(1, false).unwrap();
+        assert_eq!((m.to_vec::<f32>().unwrap(), a.to_vec::<i32>().unwrap()), (vec![5., 6.], vec![1, 2]));
+        assert_eq!(t.sum_to_shape(&[3]).unwrap().to_vec::<f32>().unwrap(), vec![5., 7., 9.]);
+        assert_eq!(t.sum_to_shape(&[2, 1]).unwrap().to_vec::<f32>().unwrap(), vec![9., 12.]);
+        assert_eq!(t.sum_all().unwrap().to_scalar_f64().unwrap(), 21.0);
+        assert!(t.sum(2, false).unwrap_err().to_string().contains("sum: dimension 2"));
+    }
+}

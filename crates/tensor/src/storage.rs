@@ -1,0 +1,134 @@
+//! The buffers behind tensors.
+
+use crate::{DType, Device};
+use half::{bf16, f16};
+
+/// A buffer in host memory, one variant per dtype.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CpuStorage {
+    F64(Vec<f64>),
+    F32(Vec<f32>),
+    BF16(Vec<bf16>),
+    F16(Vec<f16>),
+    I32(Vec<i32>),
+    U8(Vec<u8>),
+}
+
+/// A buffer on some device. The CUDA backend adds a `Cuda` variant holding device memory;
+/// every dispatch in `ops` then matches on it.
+#[derive(Debug)]
+pub enum Storage {
+    Cpu(CpuStorage),
+}
+
+impl CpuStorage {
+    pub fn dtype(&self) -> DType {
+        match self {
+            CpuStorage::F64(_) => DType::F64,
+            CpuStorage::F32(_) => DType::F32,
+            CpuStorage::BF16(_) => DType::BF16,
+            CpuStorage::F16(_) => DType::F16,
+            CpuStorage::I32(_) => DType::I32,
+            CpuStorage::U8(_) => DType::U8,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            CpuStorage::F64(v) => v.len(),
+            CpuStorage::F32(v) => v.len(),
+            CpuStorage::BF16(v) => v.len(),
+            CpuStorage::F16(v) => v.len(),
+            CpuStorage::I32(v) => v.len(),
+            CpuStorage::U8(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `n` zeros of `dtype`.
+    pub fn zeros(dtype: DType, n: usize) -> Self {
+        match dtype {
+            DType::F64 => CpuStorage::F64(vec![0.0; n]),
+            DType::F32 => CpuStorage::F32(vec![0.0; n]),
+            DType::BF16 => CpuStorage::BF16(vec![bf16::ZERO; n]),
+            DType::F16 => CpuStorage::F16(vec![f16::ZERO; n]),
+            DType::I32 => CpuStorage::I32(vec![0; n]),
+            DType::U8 => CpuStorage::U8(vec![0; n]),
+        }
+    }
+
+    /// Builds a buffer of `dtype` from `f64` values (rounding to the target precision).
+    pub fn from_f64(dtype: DType, v: impl Iterator<Item = f64>) -> Self {
+        match dtype {
+            DType::F64 => CpuStorage::F64(v.collect()),
+            DType::F32 => CpuStorage::F32(v.map(|x| x as f32).collect()),
+            DType::BF16 => CpuStorage::BF16(v.map(bf16::from_f64).collect()),
+            DType::F16 => CpuStorage::F16(v.map(f16::from_f64).collect()),
+            DType::I32 => CpuStorage::I32(v.map(|x| x as i32).collect()),
+            DType::U8 => CpuStorage::U8(v.map(|x| x as u8).collect()),
+        }
+    }
+
+    /// Element `i` as `f64`.
+    pub fn get_f64(&self, i: usize) -> f64 {
+        match self {
+            CpuStorage::F64(v) => v[i],
+            CpuStorage::F32(v) => v[i] as f64,
+            CpuStorage::BF16(v) => v[i].to_f64(),
+            CpuStorage::F16(v) => v[i].to_f64(),
+            CpuStorage::I32(v) => v[i] as f64,
+            CpuStorage::U8(v) => v[i] as f64,
+        }
+    }
+
+    /// The whole buffer widened to f32 (for half-precision compute on the CPU).
+    pub fn to_f32_vec(&self) -> Vec<f32> {
+        match self {
+            CpuStorage::F32(v) => v.clone(),
+            CpuStorage::BF16(v) => v.iter().map(|x| x.to_f32()).collect(),
+            CpuStorage::F16(v) => v.iter().map(|x| x.to_f32()).collect(),
+            other => (0..other.len()).map(|i| other.get_f64(i) as f32).collect(),
+        }
+    }
+
+    /// Narrows an f32 result back to `dtype` (f32, bf16 or f16).
+    pub fn from_f32_vec(dtype: DType, v: Vec<f32>) -> Self {
+        match dtype {
+            DType::BF16 => CpuStorage::BF16(v.into_iter().map(bf16::from_f32).collect()),
+            DType::F16 => CpuStorage::F16(v.into_iter().map(f16::from_f32).collect()),
+            DType::F32 => CpuStorage::F32(v),
+            other => CpuStorage::from_f64(other, v.into_iter().map(|x| x as f64)),
+        }
+    }
+}
+
+impl Storage {
+    pub fn device(&self) -> Device {
+        match self {
+            Storage::Cpu(_) => Device::Cpu,
+        }
+    }
+
+    pub fn dtype(&self) -> DType {
+        match self {
+            Storage::Cpu(s) => s.dtype(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Storage::Cpu(s) => s.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn size_in_bytes(&self) -> usize {
+        self.len() * self.dtype().size_in_bytes()
+    }
+}

@@ -17,6 +17,10 @@ pub enum BinaryOp {
     Div,
     Maximum,
     Minimum,
+    /// `1` where `a >= b`, else `0`
+    Ge,
+    /// `1` where `a <= b`, else `0`
+    Le,
 }
 
 impl BinaryOp {
@@ -29,6 +33,20 @@ impl BinaryOp {
             BinaryOp::Div => a / b,
             BinaryOp::Maximum => a.max(b),
             BinaryOp::Minimum => a.min(b),
+            BinaryOp::Ge => {
+                if a >= b {
+                    T::ONE
+                } else {
+                    T::ZERO
+                }
+            }
+            BinaryOp::Le => {
+                if a <= b {
+                    T::ONE
+                } else {
+                    T::ZERO
+                }
+            }
         }
     }
 }

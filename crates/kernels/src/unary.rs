@@ -18,6 +18,10 @@ pub enum UnaryOp {
     Relu,
     Abs,
     Square,
+    /// `1` where `x > 0`, else `0` (the derivative of relu)
+    Step,
+    /// `-1`, `0` or `1` (the derivative of abs)
+    Sign,
     /// `x * scale + shift`
     Affine { scale: f64, shift: f64 },
     /// `x ^ p`
@@ -38,6 +42,22 @@ impl UnaryOp {
             UnaryOp::Relu => x.max(T::ZERO),
             UnaryOp::Abs => x.abs(),
             UnaryOp::Square => x * x,
+            UnaryOp::Step => {
+                if x > T::ZERO {
+                    T::ONE
+                } else {
+                    T::ZERO
+                }
+            }
+            UnaryOp::Sign => {
+                if x > T::ZERO {
+                    T::ONE
+                } else if x < T::ZERO {
+                    -T::ONE
+                } else {
+                    T::ZERO
+                }
+            }
             UnaryOp::Affine { scale, shift } => x * T::from_f64(scale) + T::from_f64(shift),
             UnaryOp::Powf(p) => x.powf(T::from_f64(p)),
         }

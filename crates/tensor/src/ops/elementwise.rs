@@ -62,6 +62,9 @@ impl Tensor {
     pub fn square(&self) -> Result<Tensor> {
         self.unary(UnaryOp::Square)
     }
+    pub fn abs(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Abs)
+    }
     /// `self * scale + shift`
     pub fn affine(&self, scale: f64, shift: f64) -> Result<Tensor> {
         self.unary(UnaryOp::Affine { scale, shift })
@@ -83,6 +86,8 @@ impl Tensor {
             BinaryOp::Div => "div",
             BinaryOp::Maximum => "maximum",
             BinaryOp::Minimum => "minimum",
+            BinaryOp::Ge => "ge",
+            BinaryOp::Le => "le",
         };
         self.same_kind(name, rhs)?;
         let shape = broadcast_shape(name, self.shape(), rhs.shape())?;
@@ -112,6 +117,14 @@ impl Tensor {
     }
     pub fn minimum(&self, rhs: &Tensor) -> Result<Tensor> {
         self.binary(BinaryOp::Minimum, rhs)
+    }
+    /// `1.0` where `self >= rhs`, else `0.0`, in the operands' dtype.
+    pub fn ge(&self, rhs: &Tensor) -> Result<Tensor> {
+        self.binary(BinaryOp::Ge, rhs)
+    }
+    /// `1.0` where `self <= rhs`, else `0.0`.
+    pub fn le(&self, rhs: &Tensor) -> Result<Tensor> {
+        self.binary(BinaryOp::Le, rhs)
     }
 }
 

@@ -101,7 +101,9 @@ impl Transformer {
 
     /// `ids: [B, T]` (u8 or i32) -> logits `[B, T, vocab]`.
     pub fn forward(&self, ids: &Tensor) -> Result<Var> {
-        let (b, t) = (ids.shape()[0], ids.shape()[1]);
+        let &[b, t] = ids.shape() else {
+            return Err(Error::Tensor(tensor::Error::BadShape { op: "Transformer::forward", shape: ids.shape().to_vec(), why: "ids must be [batch, time]".into() }));
+        };
         if t > self.config.n_ctx {
             return Err(Error::Config { key: "n_ctx", why: format!("sequence of {t} is longer than the context {}", self.config.n_ctx) });
         }
@@ -127,7 +129,12 @@ impl Transformer {
 
     /// Mean next-byte cross-entropy (nats) of `ids: [B, T+1]`: predict `ids[:, 1:]` from `ids[:, :T]`.
     pub fn loss(&self, ids: &Tensor) -> Result<Var> {
-        let (b, t1) = (ids.shape()[0], ids.shape()[1]);
+        let &[b, t1] = ids.shape() else {
+            return Err(Error::Tensor(tensor::Error::BadShape { op: "Transformer::loss", shape: ids.shape().to_vec(), why: "ids must be [batch, time + 1]".into() }));
+        };
+        if t1 < 2 {
+            return Err(Error::Tensor(tensor::Error::BadShape { op: "Transformer::loss", shape: ids.shape().to_vec(), why: "need at least two positions (an input and a target)".into() }));
+        }
         let t = t1 - 1;
         let inputs = ids.narrow(1, 0, t)?.contiguous()?;
         let targets = ids.narrow(1, 1, t)?.contiguous()?.reshape(&[b * t])?;

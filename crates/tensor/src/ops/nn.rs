@@ -206,6 +206,10 @@ impl Tensor {
     /// `dL/dlogits` for the mean cross-entropy at logits `self`, given the saved `lse` and the
     /// upstream gradient `g` of the loss.
     pub fn cross_entropy_backward(&self, targets: &Tensor, lse: &Tensor, g: f64) -> Result<Tensor> {
+        const OP: &str = "cross_entropy_backward";
+        if self.rank() != 2 || targets.shape() != [self.shape()[0]] || lse.shape() != [self.shape()[0]] {
+            return Err(Error::ShapeMismatch { op: OP, lhs: self.shape().to_vec(), rhs: targets.shape().to_vec(), why: "expected logits [rows, vocab], targets and lse [rows]".into() });
+        }
         let k = CrossEntropyBackward { targets: targets.to_indices("cross_entropy_backward")?, lse: lse.to_vec_f64()?, vocab: self.shape()[1], g };
         run_float1("cross_entropy_backward", &k, &[self], Access::Contiguous, self.shape())
     }
@@ -213,6 +217,7 @@ impl Tensor {
     /// The backward of `narrow(dim, start, _)`: a zero tensor of `full_shape` with `self`
     /// written into the narrowed region.
     pub fn narrow_backward(&self, dim: usize, start: usize, full_shape: &[usize]) -> Result<Tensor> {
+        self.layout().check_dim("narrow_backward", dim)?;
         let out = Tensor::zeros(full_shape, self.dtype(), self.device())?;
         let region = out.layout().narrow(dim, start, self.shape()[dim])?;
         if region.shape() != self.shape() {

@@ -89,6 +89,10 @@ impl Tensor {
     /// Backward of `max` over `dim`: `self` is the output gradient, `argmax` the saved
     /// indices; returns a tensor of `input_shape`, zero except at each arg-max.
     pub fn max_backward(&self, argmax: &Tensor, dim: usize, input_shape: &[usize]) -> Result<Tensor> {
+        crate::Layout::contiguous(input_shape).check_dim("max_backward", dim)?;
+        if argmax.numel() != self.numel() || self.numel() * input_shape[dim] != input_shape.iter().product::<usize>() {
+            return Err(Error::ShapeMismatch { op: "max_backward", lhs: self.shape().to_vec(), rhs: input_shape.to_vec(), why: "gradient and arg-max must have the input's shape without `dim`".into() });
+        }
         let (o, l, i) = split(input_shape, dim);
         let k = MaxBackward { arg: argmax.to_indices("max_backward")?, dims: (o, l, i) };
         run_float1("max_backward", &k, &[self], Access::Contiguous, input_shape)

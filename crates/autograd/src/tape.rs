@@ -199,6 +199,10 @@ impl Gradients {
     pub fn remove(&mut self, v: &Var) -> Option<Tensor> {
         self.0.remove(&v.id)
     }
+    /// Replaces the gradient of `v` (gradient clipping, loss-scale unscaling).
+    pub fn insert(&mut self, v: &Var, g: Tensor) {
+        self.0.insert(v.id, g);
+    }
     pub fn len(&self) -> usize {
         self.0.len()
     }

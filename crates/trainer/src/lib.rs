@@ -1,0 +1,31 @@
+//! # trainer: turning a model and bytes into a trained model
+//!
+//! The pieces of a training loop, each small and separately testable:
+//! - [`optim`]: Adam(W) over named parameters, with global-norm gradient clipping;
+//! - [`schedule`]: linear warm-up then cosine decay of the learning rate;
+//! - [`batches`]: seeded random crops of `n_ctx + 1` bytes from a corpus;
+//! - [`eval`]: bits per byte over a whole split, deterministically;
+//! - [`sample`]: autoregressive generation.
+//!
+//! The binary (`cargo run --release -p trainer`) wires them together.
+
+pub mod batches;
+pub mod eval;
+pub mod optim;
+pub mod sample;
+pub mod schedule;
+
+/// Errors of the training loop's library parts.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Model(#[from] model::Error),
+    #[error(transparent)]
+    Autograd(#[from] autograd::Error),
+    #[error(transparent)]
+    Tensor(#[from] tensor::Error),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

@@ -18,13 +18,16 @@
 //! over a fixed partition of the work so that results are bit-for-bit deterministic
 //! regardless of thread scheduling: gradient checkpointing relies on that.
 //!
-//! The CUDA side (a `Gpu` context, `.cu` sources compiled with NVRTC) joins these modules
-//! op by op, beside the CPU code it must agree with.
+//! The CUDA side lives in [`cuda`]: a [`cuda::Gpu`] context (one stream, cuBLASLt, a cache
+//! of compiled modules), the CUDA C sources in `kernels/cuda/*.cu` (one file per op family,
+//! each naming the CPU module above that is its reference), compiled at run time by NVRTC
+//! for the device's architecture, and the Rust launchers beside them in `cuda::*`.
 
 pub mod adam;
 pub mod attention;
 pub mod binary;
 pub mod copy;
+pub mod cuda;
 pub mod cross_entropy;
 pub mod dropout;
 pub mod embedding;

@@ -1,0 +1,22 @@
+//! The CUDA C sources, embedded in the binary. Each file's header comment names the CPU
+//! module that is its reference.
+
+/// Prepended to every source (NVRTC sees one translation unit).
+pub const COMMON: &str = include_str!("../../cuda/common.cuh");
+
+/// Every kernel source: `(file name, text)`.
+pub const FILES: &[(&str, &str)] = &[
+    ("adam.cu", include_str!("../../cuda/adam.cu")),
+    ("cast.cu", include_str!("../../cuda/cast.cu")),
+    ("cross_entropy.cu", include_str!("../../cuda/cross_entropy.cu")),
+    ("elementwise.cu", include_str!("../../cuda/elementwise.cu")),
+    ("embedding.cu", include_str!("../../cuda/embedding.cu")),
+    ("layer_norm.cu", include_str!("../../cuda/layer_norm.cu")),
+    ("reduce.cu", include_str!("../../cuda/reduce.cu")),
+    ("softmax.cu", include_str!("../../cuda/softmax.cu")),
+];
+
+/// The text of `file`, or `None` if there is no such source.
+pub fn get(file: &str) -> Option<&'static str> {
+    FILES.iter().find(|(name, _)| *name == file).map(|(_, text)| *text)
+}

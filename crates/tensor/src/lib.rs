@@ -21,6 +21,7 @@ mod device;
 mod dtype;
 mod error;
 mod copy_offsets;
+pub mod cuda;
 mod layout;
 pub mod ops;
 mod storage;

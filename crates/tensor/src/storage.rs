@@ -14,11 +14,11 @@ pub enum CpuStorage {
     U8(Vec<u8>),
 }
 
-/// A buffer on some device. The CUDA backend adds a `Cuda` variant holding device memory;
-/// every dispatch in `ops` then matches on it.
+/// A buffer on some device. Every dispatch in `ops` matches on this.
 #[derive(Debug)]
 pub enum Storage {
     Cpu(CpuStorage),
+    Cuda(crate::cuda::CudaStorage),
 }
 
 impl CpuStorage {
@@ -84,6 +84,33 @@ impl CpuStorage {
         }
     }
 
+    /// The raw bytes of the buffer (native endianness), for copies to a device.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            CpuStorage::F64(v) => bytemuck::cast_slice(v),
+            CpuStorage::F32(v) => bytemuck::cast_slice(v),
+            CpuStorage::BF16(v) => bytemuck::cast_slice(v),
+            CpuStorage::F16(v) => bytemuck::cast_slice(v),
+            CpuStorage::I32(v) => bytemuck::cast_slice(v),
+            CpuStorage::U8(v) => v,
+        }
+    }
+
+    /// A buffer of `dtype` from raw bytes (as produced by [`CpuStorage::as_bytes`]).
+    pub fn from_bytes(dtype: DType, bytes: &[u8]) -> Self {
+        fn cast<T: bytemuck::Pod>(b: &[u8]) -> Vec<T> {
+            bytemuck::pod_collect_to_vec(b)
+        }
+        match dtype {
+            DType::F64 => CpuStorage::F64(cast(bytes)),
+            DType::F32 => CpuStorage::F32(cast(bytes)),
+            DType::BF16 => CpuStorage::BF16(cast(bytes)),
+            DType::F16 => CpuStorage::F16(cast(bytes)),
+            DType::I32 => CpuStorage::I32(cast(bytes)),
+            DType::U8 => CpuStorage::U8(bytes.to_vec()),
+        }
+    }
+
     /// The whole buffer widened to f32 (for half-precision compute on the CPU).
     pub fn to_f32_vec(&self) -> Vec<f32> {
         match self {
@@ -109,18 +136,21 @@ impl Storage {
     pub fn device(&self) -> Device {
         match self {
             Storage::Cpu(_) => Device::Cpu,
+            Storage::Cuda(c) => Device::Cuda(c.gpu.ordinal),
         }
     }
 
     pub fn dtype(&self) -> DType {
         match self {
             Storage::Cpu(s) => s.dtype(),
+            Storage::Cuda(c) => crate::cuda::dtype_of(c.buf.elem),
         }
     }
 
     pub fn len(&self) -> usize {
         match self {
             Storage::Cpu(s) => s.len(),
+            Storage::Cuda(c) => c.buf.len,
         }
     }
 

@@ -51,8 +51,7 @@ impl Var {
         let (loss, lse) = self.value.cross_entropy(targets)?;
         let saved = vec![self.value.clone(), targets.clone(), lse];
         Ok(record1("cross_entropy", &[self], loss, saved, |g, s, _| {
-            let g = g.to_scalar_f64()?;
-            Ok(vec![Some(s[0].cross_entropy_backward(&s[1], &s[2], g)?)])
+            Ok(vec![Some(s[0].cross_entropy_backward(&s[1], &s[2], &g)?)])
         }))
     }
 

@@ -1,18 +1,58 @@
 //! Elementwise unary and (broadcasting) binary ops.
 
-use super::cpu::{run_float1, Access, FloatKernel, Out};
+use super::dispatch::{run_float1, Access, CudaCall, FloatKernel, Out};
 use crate::error::Result;
 use crate::layout::broadcast_shape;
 use crate::{Tensor, WithDType};
 use kernels::binary::StridedSrc;
+use kernels::cuda::{launch, DevBuf};
 pub use kernels::binary::BinaryOp;
 pub use kernels::unary::UnaryOp;
 use kernels::Float;
 
-struct Unary(UnaryOp);
+/// `(op code, a, b)` of the CUDA `unary` kernel (codes listed in elementwise.cu).
+fn unary_code(op: UnaryOp) -> (i32, f32, f32) {
+    match op {
+        UnaryOp::Neg => (0, 0.0, 0.0),
+        UnaryOp::Exp => (1, 0.0, 0.0),
+        UnaryOp::Log => (2, 0.0, 0.0),
+        UnaryOp::Sqrt => (3, 0.0, 0.0),
+        UnaryOp::Recip => (4, 0.0, 0.0),
+        UnaryOp::Tanh => (5, 0.0, 0.0),
+        UnaryOp::Sigmoid => (6, 0.0, 0.0),
+        UnaryOp::Relu => (7, 0.0, 0.0),
+        UnaryOp::Abs => (8, 0.0, 0.0),
+        UnaryOp::Square => (9, 0.0, 0.0),
+        UnaryOp::Step => (10, 0.0, 0.0),
+        UnaryOp::Sign => (11, 0.0, 0.0),
+        UnaryOp::Affine { scale, shift } => (12, scale as f32, shift as f32),
+        UnaryOp::Powf(p) => (13, p as f32, 0.0),
+    }
+}
+
+fn binary_code(op: BinaryOp) -> i32 {
+    match op {
+        BinaryOp::Add => 0,
+        BinaryOp::Sub => 1,
+        BinaryOp::Mul => 2,
+        BinaryOp::Div => 3,
+        BinaryOp::Maximum => 4,
+        BinaryOp::Minimum => 5,
+        BinaryOp::Ge => 6,
+        BinaryOp::Le => 7,
+    }
+}
+
+struct Unary(UnaryOp, usize);
 impl FloatKernel for Unary {
     fn run<T: Float + WithDType>(&self, x: &[&[T]]) -> Result<Vec<Out<T>>> {
         Ok(vec![Out::Data(kernels::unary::unary(self.0, x[0]))])
+    }
+    fn run_cuda(&self, c: &CudaCall) -> Result<Vec<DevBuf>> {
+        let (out, y) = c.alloc(c.elem, self.1)?;
+        let (code, a, b) = unary_code(self.0);
+        launch::unary(c.gpu, c.elem, c.inputs[0], y, self.1, code, a, b)?;
+        Ok(vec![out])
     }
 }
 
@@ -29,11 +69,16 @@ impl FloatKernel for Binary {
         let b = StridedSrc { data: x[1], strides: &self.b.0, offset: self.b.1 };
         Ok(vec![Out::Data(kernels::binary::binary(self.op, &self.shape, a, b))])
     }
+    fn run_cuda(&self, c: &CudaCall) -> Result<Vec<DevBuf>> {
+        let (out, y) = c.alloc(c.elem, self.shape.iter().product())?;
+        launch::binary(c.gpu, c.elem, c.inputs[0], c.inputs[1], y, &self.shape, &self.a.0, self.a.1, &self.b.0, self.b.1, binary_code(self.op))?;
+        Ok(vec![out])
+    }
 }
 
 impl Tensor {
     pub fn unary(&self, op: UnaryOp) -> Result<Tensor> {
-        run_float1("unary", &Unary(op), &[self], Access::Contiguous, self.shape())
+        run_float1("unary", &Unary(op, self.numel()), &[self], Access::Contiguous, self.shape())
     }
     pub fn neg(&self) -> Result<Tensor> {
         self.unary(UnaryOp::Neg)

@@ -5,11 +5,13 @@
 //! layer applied to `[B, T, C]`), the batch is folded into `m`: one large gemm instead of `B`
 //! small ones.
 
-use super::cpu::{run_float1, Access, FloatKernel, Out};
+use super::dispatch::{run_float1, Access, CudaCall, FloatKernel, Out};
 use crate::copy_offsets::batch_offsets;
 use crate::error::{Error, Result};
 use crate::layout::broadcast_shape;
 use crate::{Tensor, WithDType};
+use kernels::cuda::blas::{self, MatOperand};
+use kernels::cuda::DevBuf;
 use kernels::matmul::MatRef;
 use kernels::Float;
 
@@ -29,11 +31,45 @@ struct Matmul {
     b: Operand,
 }
 
+impl Operand {
+    /// The constant distance between consecutive batch entries, if there is one.
+    fn uniform_batch_stride(&self) -> Option<usize> {
+        let step = if self.offsets.len() > 1 { self.offsets[1].checked_sub(self.offsets[0])? } else { 0 };
+        self.offsets.windows(2).all(|w| w[1] == w[0] + step).then_some(step)
+    }
+
+    /// cuBLASLt needs a unit stride in one direction and evenly spaced batch entries.
+    fn fits_cublas(&self) -> bool {
+        (self.row_stride == 1 || self.col_stride == 1) && self.uniform_batch_stride().is_some()
+    }
+
+    fn cublas(&self, base: u64, size: usize) -> MatOperand {
+        MatOperand {
+            ptr: base + (self.offsets[0] * size) as u64,
+            row_stride: self.row_stride as i64,
+            col_stride: self.col_stride as i64,
+            batch_stride: self.uniform_batch_stride().unwrap_or(0) as i64,
+        }
+    }
+}
+
 impl FloatKernel for Matmul {
     fn run<T: Float + WithDType>(&self, x: &[&[T]]) -> Result<Vec<Out<T>>> {
         let a = MatRef { data: x[0], offsets: &self.a.offsets, row_stride: self.a.row_stride, col_stride: self.a.col_stride };
         let b = MatRef { data: x[1], offsets: &self.b.offsets, row_stride: self.b.row_stride, col_stride: self.b.col_stride };
         Ok(vec![Out::Data(kernels::matmul::matmul(self.batch, self.m, self.k, self.n, a, b))])
+    }
+
+    fn run_cuda(&self, c: &CudaCall) -> Result<Vec<DevBuf>> {
+        let n_out = self.batch * self.m * self.n;
+        if self.k == 0 || n_out == 0 {
+            return Ok(vec![c.gpu.zeros(c.elem, n_out)?]);
+        }
+        let (out, y) = c.alloc(c.elem, n_out)?;
+        let size = c.elem.size();
+        let (a, b) = (self.a.cublas(c.inputs[0], size), self.b.cublas(c.inputs[1], size));
+        blas::matmul(c.gpu, c.elem, self.batch, self.m, self.k, self.n, a, b, y, None)?;
+        Ok(vec![out])
     }
 }
 
@@ -66,6 +102,16 @@ impl Tensor {
             })
         };
         let (mut a, mut b) = (operand(self, m, k)?, operand(rhs, k, n)?);
+        if self.device() != crate::Device::Cpu && !(a.fits_cublas() && b.fits_cublas()) {
+            // A layout cuBLASLt cannot read: materialise the broadcast operands densely.
+            let dense = |t: &Tensor, rows, cols| -> Result<Tensor> {
+                let mut full = batch_shape.clone();
+                full.extend([rows, cols]);
+                t.broadcast_as(&full)?.contiguous()
+            };
+            let (da, db) = (if a.fits_cublas() { self.clone() } else { dense(self, m, k)? }, if b.fits_cublas() { rhs.clone() } else { dense(rhs, k, n)? });
+            return da.matmul(&db);
+        }
         let mut out_shape = batch_shape.clone();
         out_shape.extend([m, n]);
         // Fold the batch into m when the rhs is shared and the lhs rows are evenly spaced.

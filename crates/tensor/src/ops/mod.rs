@@ -1,8 +1,8 @@
 //! Forward ops on tensors. Each submodule holds one family: argument checks, then the
-//! dispatch to `kernels`. The CPU dispatch shared by all of them is [`cpu`].
+//! dispatch to `kernels`. The device dispatch shared by all of them is [`dispatch`].
 
 pub mod attention;
-pub(crate) mod cpu;
+pub(crate) mod dispatch;
 pub mod elementwise;
 pub mod matmul;
 pub mod nn;

@@ -2,17 +2,22 @@
 //! cross-entropy, dropout, and the scatter that undoes `narrow`. Each forward has its
 //! backward right below it; `autograd` wires them together.
 
-use super::cpu::{run_float_shaped, run_float1, Access, FloatKernel, Out};
+use super::dispatch::{index_elem, run_float_shaped, run_float1, side_ptr, stat_elem, Access, CudaCall, FloatKernel, Out};
+use crate::cuda::elem_of;
 use crate::error::{Error, Result};
 use crate::storage::{CpuStorage, Storage};
-use crate::{Tensor, WithDType};
+use crate::{DType, Device, Tensor, WithDType};
+use kernels::cuda::{launch, DevBuf, Elem};
 use kernels::Float;
 
 fn last_dim(op: &'static str, t: &Tensor) -> Result<usize> {
     t.shape().last().copied().ok_or_else(|| Error::BadShape { op, shape: vec![], why: "needs at least one dimension".into() })
 }
 
-/// The row-wise kernels of this file, one variant each.
+/// The row-wise and elementwise kernels of this file, one variant each; `.1` of [`Rows`] is
+/// the element count.
+struct Rows(RowKernel, usize);
+
 enum RowKernel {
     Softmax(usize),
     SoftmaxBackward(usize),
@@ -23,10 +28,10 @@ enum RowKernel {
     Dropout { p: f64, seed: u64 },
 }
 
-impl FloatKernel for RowKernel {
+impl FloatKernel for Rows {
     fn run<T: Float + WithDType>(&self, x: &[&[T]]) -> Result<Vec<Out<T>>> {
         use kernels::{dropout, gelu, softmax};
-        Ok(vec![Out::Data(match *self {
+        Ok(vec![Out::Data(match self.0 {
             RowKernel::Softmax(n) => softmax::softmax(x[0], n),
             RowKernel::SoftmaxBackward(n) => softmax::softmax_backward(x[0], x[1], n),
             RowKernel::LogSoftmax(n) => softmax::log_softmax(x[0], n),
@@ -36,9 +41,27 @@ impl FloatKernel for RowKernel {
             RowKernel::Dropout { p, seed } => dropout::dropout(x[0], p, seed),
         })])
     }
+
+    fn run_cuda(&self, c: &CudaCall) -> Result<Vec<DevBuf>> {
+        let total = self.1;
+        let (out, y) = c.alloc(c.elem, total)?;
+        let (g, e, x) = (c.gpu, c.elem, &c.inputs);
+        let rows = |n: usize| if n == 0 { 0 } else { total / n };
+        match self.0 {
+            RowKernel::Softmax(n) => launch::softmax_fwd(g, e, x[0], y, rows(n), n, false)?,
+            RowKernel::LogSoftmax(n) => launch::softmax_fwd(g, e, x[0], y, rows(n), n, true)?,
+            RowKernel::SoftmaxBackward(n) => launch::softmax_bwd(g, e, x[0], x[1], y, rows(n), n, false)?,
+            RowKernel::LogSoftmaxBackward(n) => launch::softmax_bwd(g, e, x[0], x[1], y, rows(n), n, true)?,
+            RowKernel::Gelu => launch::gelu_fwd(g, e, x[0], y, total)?,
+            RowKernel::GeluBackward => launch::gelu_bwd(g, e, x[0], x[1], y, total)?,
+            RowKernel::Dropout { p, seed } => launch::dropout(g, e, x[0], y, total, p, seed)?,
+        }
+        Ok(vec![out])
+    }
 }
 
 struct LayerNorm {
+    rows: usize,
     n: usize,
     eps: f64,
 }
@@ -47,45 +70,95 @@ impl FloatKernel for LayerNorm {
         let (y, mean, rstd) = kernels::layer_norm::layer_norm(x[0], x[1], x[2], self.n, self.eps);
         Ok(vec![Out::Data(y), Out::Stat(mean), Out::Stat(rstd)])
     }
+    fn run_cuda(&self, c: &CudaCall) -> Result<Vec<DevBuf>> {
+        let rows = self.rows;
+        let (y, py) = c.alloc(c.elem, rows * self.n)?;
+        let (mean, pm) = c.alloc(stat_elem(c.elem), rows)?;
+        let (rstd, pr) = c.alloc(stat_elem(c.elem), rows)?;
+        let x = &c.inputs;
+        launch::ln_fwd(c.gpu, c.elem, x[0], x[1], x[2], py, pm, pr, rows, self.n, self.eps as f32)?;
+        Ok(vec![y, mean, rstd])
+    }
 }
 
 struct Embedding {
-    ids: Vec<u32>,
+    ids: Tensor,
     dim: usize,
     vocab: usize,
     backward: bool,
 }
 impl FloatKernel for Embedding {
     fn run<T: Float + WithDType>(&self, x: &[&[T]]) -> Result<Vec<Out<T>>> {
+        let ids = self.ids.to_indices("embedding")?;
         Ok(vec![Out::Data(if self.backward {
-            kernels::embedding::embedding_backward(x[0], self.dim, &self.ids, self.vocab)?
+            kernels::embedding::embedding_backward(x[0], self.dim, &ids, self.vocab)?
         } else {
-            kernels::embedding::embedding(x[0], self.dim, &self.ids)?
+            kernels::embedding::embedding(x[0], self.dim, &ids)?
         })])
+    }
+    fn run_cuda(&self, c: &CudaCall) -> Result<Vec<DevBuf>> {
+        let idx = index_elem("embedding", &self.ids)?;
+        let (_ids, pid) = side_ptr("embedding", &self.ids, self.ids.device())?;
+        let nids = self.ids.numel();
+        if self.backward {
+            let (out, d) = c.alloc(c.elem, self.vocab * self.dim)?;
+            launch::embedding_bwd(c.gpu, c.elem, idx, c.inputs[0], pid, d, nids, self.dim, self.vocab)?;
+            Ok(vec![out])
+        } else {
+            let (out, y) = c.alloc(c.elem, nids * self.dim)?;
+            launch::embedding_fwd(c.gpu, c.elem, idx, c.inputs[0], pid, y, nids, self.dim, self.vocab)?;
+            Ok(vec![out])
+        }
     }
 }
 
 struct CrossEntropy {
-    targets: Vec<u32>,
+    targets: Tensor,
     vocab: usize,
 }
 impl FloatKernel for CrossEntropy {
     fn run<T: Float + WithDType>(&self, x: &[&[T]]) -> Result<Vec<Out<T>>> {
-        let (loss, lse) = kernels::cross_entropy::cross_entropy(x[0], &self.targets, self.vocab)?;
+        let targets = self.targets.to_indices("cross_entropy")?;
+        let (loss, lse) = kernels::cross_entropy::cross_entropy(x[0], &targets, self.vocab)?;
         Ok(vec![Out::Stat(vec![loss]), Out::Stat(lse)])
+    }
+    fn run_cuda(&self, c: &CudaCall) -> Result<Vec<DevBuf>> {
+        let idx = index_elem("cross_entropy", &self.targets)?;
+        let (_t, pt) = side_ptr("cross_entropy", &self.targets, self.targets.device())?;
+        let rows = self.targets.numel();
+        let (loss, pl) = c.alloc(Elem::F32, 1)?;
+        let (lse, ps) = c.alloc(Elem::F32, rows)?;
+        launch::ce_fwd(c.gpu, c.elem, idx, c.inputs[0], pt, pl, ps, rows, self.vocab)?;
+        Ok(vec![loss, lse])
     }
 }
 
+/// Saved statistics and the upstream gradient travel as tensors, so on a GPU nothing is
+/// copied to the host.
 struct CrossEntropyBackward {
-    targets: Vec<u32>,
-    lse: Vec<f64>,
+    targets: Tensor,
+    lse: Tensor,
+    g: Tensor,
     vocab: usize,
-    g: f64,
 }
 impl FloatKernel for CrossEntropyBackward {
     fn run<T: Float + WithDType>(&self, x: &[&[T]]) -> Result<Vec<Out<T>>> {
-        let lse: Vec<T> = self.lse.iter().map(|&v| <T as Float>::from_f64(v)).collect();
-        Ok(vec![Out::Data(kernels::cross_entropy::cross_entropy_backward(x[0], &self.targets, &lse, self.vocab, <T as Float>::from_f64(self.g)))])
+        let targets = self.targets.to_indices("cross_entropy_backward")?;
+        let lse: Vec<T> = self.lse.to_vec_f64()?.into_iter().map(<T as Float>::from_f64).collect();
+        let g = <T as Float>::from_f64(self.g.to_scalar_f64()?);
+        Ok(vec![Out::Data(kernels::cross_entropy::cross_entropy_backward(x[0], &targets, &lse, self.vocab, g))])
+    }
+    fn run_cuda(&self, c: &CudaCall) -> Result<Vec<DevBuf>> {
+        const OP: &str = "cross_entropy_backward";
+        let idx = index_elem(OP, &self.targets)?;
+        let dev = self.targets.device();
+        let (_t, pt) = side_ptr(OP, &self.targets, dev)?;
+        let (_l, pl) = side_ptr(OP, &self.lse.to_dtype(DType::F32)?, dev)?;
+        let (_g, pg) = side_ptr(OP, &self.g.to_dtype(DType::F32)?, dev)?;
+        let rows = self.targets.numel();
+        let (out, d) = c.alloc(c.elem, rows * self.vocab)?;
+        launch::ce_bwd(c.gpu, c.elem, idx, c.inputs[0], pt, pl, pg, d, rows, self.vocab)?;
+        Ok(vec![out])
     }
 }
 
@@ -93,34 +166,34 @@ impl Tensor {
     /// Softmax over the last dimension.
     pub fn softmax(&self) -> Result<Tensor> {
         let n = last_dim("softmax", self)?;
-        run_float1("softmax", &RowKernel::Softmax(n), &[self], Access::Contiguous, self.shape())
+        run_float1("softmax", &Rows(RowKernel::Softmax(n), self.numel()), &[self], Access::Contiguous, self.shape())
     }
     /// Given `y = softmax(x)` (self) and `g = dL/dy`, returns `dL/dx`.
     pub fn softmax_backward(&self, g: &Tensor) -> Result<Tensor> {
         g.expect_shape("softmax_backward", self.shape())?;
         let n = last_dim("softmax_backward", self)?;
-        run_float1("softmax_backward", &RowKernel::SoftmaxBackward(n), &[self, g], Access::Contiguous, self.shape())
+        run_float1("softmax_backward", &Rows(RowKernel::SoftmaxBackward(n), self.numel()), &[self, g], Access::Contiguous, self.shape())
     }
     /// Log-softmax over the last dimension.
     pub fn log_softmax(&self) -> Result<Tensor> {
         let n = last_dim("log_softmax", self)?;
-        run_float1("log_softmax", &RowKernel::LogSoftmax(n), &[self], Access::Contiguous, self.shape())
+        run_float1("log_softmax", &Rows(RowKernel::LogSoftmax(n), self.numel()), &[self], Access::Contiguous, self.shape())
     }
     /// Given `y = log_softmax(x)` (self) and `g = dL/dy`, returns `dL/dx`.
     pub fn log_softmax_backward(&self, g: &Tensor) -> Result<Tensor> {
         g.expect_shape("log_softmax_backward", self.shape())?;
         let n = last_dim("log_softmax_backward", self)?;
-        run_float1("log_softmax_backward", &RowKernel::LogSoftmaxBackward(n), &[self, g], Access::Contiguous, self.shape())
+        run_float1("log_softmax_backward", &Rows(RowKernel::LogSoftmaxBackward(n), self.numel()), &[self, g], Access::Contiguous, self.shape())
     }
 
     /// `x * sigmoid(1.702 x)`, the GELU of the paper's reference code.
     pub fn gelu(&self) -> Result<Tensor> {
-        run_float1("gelu", &RowKernel::Gelu, &[self], Access::Contiguous, self.shape())
+        run_float1("gelu", &Rows(RowKernel::Gelu, self.numel()), &[self], Access::Contiguous, self.shape())
     }
     /// `dL/dx` of GELU at `x` (self) for `g = dL/dy`.
     pub fn gelu_backward(&self, g: &Tensor) -> Result<Tensor> {
         g.expect_shape("gelu_backward", self.shape())?;
-        run_float1("gelu_backward", &RowKernel::GeluBackward, &[self, g], Access::Contiguous, self.shape())
+        run_float1("gelu_backward", &Rows(RowKernel::GeluBackward, self.numel()), &[self, g], Access::Contiguous, self.shape())
     }
 
     /// Inverted dropout with probability `p`, the mask a pure function of `(seed, index)`.
@@ -129,7 +202,7 @@ impl Tensor {
         if !(0.0..1.0).contains(&p) {
             return Err(Error::InvalidArgument { op: "dropout", why: format!("probability {p} is outside [0, 1)") });
         }
-        run_float1("dropout", &RowKernel::Dropout { p, seed }, &[self], Access::Contiguous, self.shape())
+        run_float1("dropout", &Rows(RowKernel::Dropout { p, seed }, self.numel()), &[self], Access::Contiguous, self.shape())
     }
 
     /// LayerNorm over the last dimension: returns `(y, mean, rstd)`, the statistics shaped
@@ -139,7 +212,7 @@ impl Tensor {
         gamma.expect_shape("layer_norm (gamma)", &[n])?;
         beta.expect_shape("layer_norm (beta)", &[n])?;
         let stat_shape = &self.shape()[..self.rank() - 1];
-        let mut outs = run_float_shaped("layer_norm", &LayerNorm { n, eps }, &[self, gamma, beta], Access::Contiguous, &[self.shape(), stat_shape, stat_shape])?;
+        let mut outs = run_float_shaped("layer_norm", &LayerNorm { rows: self.numel() / n.max(1), n, eps }, &[self, gamma, beta], Access::Contiguous, &[self.shape(), stat_shape, stat_shape])?;
         let (rstd, mean) = (outs.pop().unwrap(), outs.pop().unwrap());
         Ok((outs.pop().unwrap(), mean, rstd))
     }
@@ -149,20 +222,33 @@ impl Tensor {
         const OP: &str = "layer_norm_backward";
         let n = last_dim(OP, self)?;
         g.expect_shape(OP, self.shape())?;
-        let (mean, rstd) = (mean.to_vec_f64()?, rstd.to_vec_f64()?);
         struct Bwd {
+            rows: usize,
             n: usize,
-            mean: Vec<f64>,
-            rstd: Vec<f64>,
+            mean: Tensor,
+            rstd: Tensor,
         }
         impl FloatKernel for Bwd {
             fn run<T: Float + WithDType>(&self, x: &[&[T]]) -> Result<Vec<Out<T>>> {
-                let widen = |v: &[f64]| v.iter().map(|&a| <T as Float>::from_f64(a)).collect::<Vec<T>>();
-                let (dx, dg, db) = kernels::layer_norm::layer_norm_backward(x[0], x[1], &widen(&self.mean), &widen(&self.rstd), x[2], self.n);
+                let widen = |t: &Tensor| -> Result<Vec<T>> { Ok(t.to_vec_f64()?.into_iter().map(<T as Float>::from_f64).collect()) };
+                let (dx, dg, db) = kernels::layer_norm::layer_norm_backward(x[0], x[1], &widen(&self.mean)?, &widen(&self.rstd)?, x[2], self.n);
                 Ok(vec![Out::Data(dx), Out::Data(dg), Out::Data(db)])
             }
+            fn run_cuda(&self, c: &CudaCall) -> Result<Vec<DevBuf>> {
+                let dev = self.mean.device();
+                let (_m, pm) = side_ptr(OP, &self.mean.to_dtype(DType::F32)?, dev)?;
+                let (_r, pr) = side_ptr(OP, &self.rstd.to_dtype(DType::F32)?, dev)?;
+                let (dx, pdx) = c.alloc(c.elem, self.rows * self.n)?;
+                let (dg, pdg) = c.alloc(c.elem, self.n)?;
+                let (db, pdb) = c.alloc(c.elem, self.n)?;
+                let x = &c.inputs;
+                launch::ln_bwd(c.gpu, c.elem, x[0], x[1], pm, pr, x[2], pdx, pdg, pdb, self.rows, self.n)?;
+                Ok(vec![dx, dg, db])
+            }
         }
-        let mut outs = run_float_shaped(OP, &Bwd { n, mean, rstd }, &[self, gamma, g], Access::Contiguous, &[self.shape(), &[n], &[n]])?;
+        let (mean, rstd) = (mean.clone(), rstd.clone());
+        let rows = self.numel() / n.max(1);
+        let mut outs = run_float_shaped(OP, &Bwd { rows, n, mean, rstd }, &[self, gamma, g], Access::Contiguous, &[self.shape(), &[n], &[n]])?;
         let (db, dg) = (outs.pop().unwrap(), outs.pop().unwrap());
         Ok((outs.pop().unwrap(), dg, db))
     }
@@ -177,7 +263,15 @@ impl Tensor {
         let (vocab, dim) = (self.shape()[0], self.shape()[1]);
         let mut shape = ids.shape().to_vec();
         shape.push(dim);
-        let k = Embedding { ids: ids.to_indices(OP)?, dim, vocab, backward: false };
+        if ids.device() != self.device() {
+            return Err(Error::DeviceMismatch { op: OP, lhs: self.device(), rhs: ids.device() });
+        }
+        if self.device() == Device::Cpu {
+            ids.to_indices(OP)?; // validate (range checks happen in the kernel)
+        } else {
+            index_elem(OP, ids)?;
+        }
+        let k = Embedding { ids: ids.clone(), dim, vocab, backward: false };
         run_float1(OP, &k, &[self], Access::Contiguous, &shape)
     }
 
@@ -185,7 +279,7 @@ impl Tensor {
     /// (`ids.shape() + [dim]`) into a `[vocab, dim]` table gradient.
     pub fn embedding_backward(&self, ids: &Tensor, vocab: usize) -> Result<Tensor> {
         let dim = last_dim("embedding_backward", self)?;
-        let k = Embedding { ids: ids.to_indices("embedding_backward")?, dim, vocab, backward: true };
+        let k = Embedding { ids: ids.clone(), dim, vocab, backward: true };
         run_float1("embedding_backward", &k, &[self], Access::Contiguous, &[vocab, dim])
     }
 
@@ -197,20 +291,25 @@ impl Tensor {
         if self.rank() != 2 || targets.shape() != [self.shape()[0]] {
             return Err(Error::ShapeMismatch { op: OP, lhs: self.shape().to_vec(), rhs: targets.shape().to_vec(), why: "expected logits [rows, vocab] and targets [rows]".into() });
         }
-        let k = CrossEntropy { targets: targets.to_indices(OP)?, vocab: self.shape()[1] };
+        if self.device() == Device::Cpu {
+            targets.to_indices(OP)?;
+        } else {
+            index_elem(OP, targets)?;
+        }
+        let k = CrossEntropy { targets: targets.clone(), vocab: self.shape()[1] };
         let mut outs = run_float_shaped(OP, &k, &[self], Access::Contiguous, &[&[], &[self.shape()[0]]])?;
         let lse = outs.pop().unwrap();
         Ok((outs.pop().unwrap(), lse))
     }
 
     /// `dL/dlogits` for the mean cross-entropy at logits `self`, given the saved `lse` and the
-    /// upstream gradient `g` of the loss.
-    pub fn cross_entropy_backward(&self, targets: &Tensor, lse: &Tensor, g: f64) -> Result<Tensor> {
+    /// upstream gradient `g` of the loss (a one-element tensor, read on the device).
+    pub fn cross_entropy_backward(&self, targets: &Tensor, lse: &Tensor, g: &Tensor) -> Result<Tensor> {
         const OP: &str = "cross_entropy_backward";
         if self.rank() != 2 || targets.shape() != [self.shape()[0]] || lse.shape() != [self.shape()[0]] {
             return Err(Error::ShapeMismatch { op: OP, lhs: self.shape().to_vec(), rhs: targets.shape().to_vec(), why: "expected logits [rows, vocab], targets and lse [rows]".into() });
         }
-        let k = CrossEntropyBackward { targets: targets.to_indices("cross_entropy_backward")?, lse: lse.to_vec_f64()?, vocab: self.shape()[1], g };
+        let k = CrossEntropyBackward { targets: targets.clone(), lse: lse.clone(), g: g.reshape(&[1])?, vocab: self.shape()[1] };
         run_float1("cross_entropy_backward", &k, &[self], Access::Contiguous, self.shape())
     }
 
@@ -224,11 +323,17 @@ impl Tensor {
             return Err(Error::ShapeMismatch { op: "narrow_backward", lhs: self.shape().to_vec(), rhs: region.shape().to_vec(), why: "gradient does not fit the region".into() });
         }
         let src = self.contiguous()?;
+        if let Device::Cuda(_) = self.device() {
+            let (gpu, sp) = src.cuda_ptr()?;
+            let (_, base) = out.cuda_base()?;
+            launch::scatter_strided(&gpu, elem_of(self.dtype()), sp, base, region.shape(), region.strides(), region.offset())?;
+            return Ok(out);
+        }
         {
             let src_guard = src.read_storage();
-            let Storage::Cpu(s) = &*src_guard;
+            let Storage::Cpu(s) = &*src_guard else { unreachable!("device checked above") };
             let mut dst_guard = out.write_storage();
-            let Storage::Cpu(d) = &mut *dst_guard;
+            let Storage::Cpu(d) = &mut *dst_guard else { unreachable!("device checked above") };
             let (off, len) = (src.layout().offset(), src.numel());
             macro_rules! scatter {
                 ($($v:ident),*) => {

@@ -1,10 +1,10 @@
 //! Reductions along one dimension, and `sum_to_shape`, which undoes a broadcast (the
 //! backward of every broadcasting op sums the gradient over the stretched dimensions).
 
-use super::cpu::{run_float, run_float1, Access, FloatKernel, Out};
+use super::dispatch::{run_float_shaped, run_float1, side_ptr, Access, CudaCall, FloatKernel, Out};
 use crate::error::{Error, Result};
-use crate::storage::CpuStorage;
 use crate::{Tensor, WithDType};
+use kernels::cuda::{launch, DevBuf, Elem};
 use kernels::Float;
 
 /// `[outer, len, inner]` view of a dense shape around `dim`.
@@ -27,25 +27,43 @@ impl FloatKernel for Sum {
     fn run<T: Float + WithDType>(&self, x: &[&[T]]) -> Result<Vec<Out<T>>> {
         Ok(vec![Out::Data(kernels::reduce::sum_axis(x[0], self.0, self.1, self.2))])
     }
+    fn run_cuda(&self, c: &CudaCall) -> Result<Vec<DevBuf>> {
+        let (out, y) = c.alloc(c.elem, self.0 * self.2)?;
+        launch::sum_axis(c.gpu, c.elem, c.inputs[0], y, self.0, self.1, self.2)?;
+        Ok(vec![out])
+    }
 }
 
 struct Max(usize, usize, usize);
 impl FloatKernel for Max {
     fn run<T: Float + WithDType>(&self, x: &[&[T]]) -> Result<Vec<Out<T>>> {
         let (m, arg) = kernels::reduce::max_axis(x[0], self.0, self.1, self.2);
-        // The arg-max travels as an exactly representable stat in the compute type.
-        Ok(vec![Out::Data(m), Out::Stat(arg.into_iter().map(|i| <T as Float>::from_f64(i as f64)).collect())])
+        Ok(vec![Out::Data(m), Out::Index(arg.into_iter().map(|i| i as i32).collect())])
+    }
+    fn run_cuda(&self, c: &CudaCall) -> Result<Vec<DevBuf>> {
+        let (out, y) = c.alloc(c.elem, self.0 * self.2)?;
+        let (arg, a) = c.alloc(Elem::I32, self.0 * self.2)?;
+        launch::max_axis(c.gpu, c.elem, c.inputs[0], y, a, self.0, self.1, self.2)?;
+        Ok(vec![out, arg])
     }
 }
 
 struct MaxBackward {
-    arg: Vec<u32>,
+    arg: Tensor,
     dims: (usize, usize, usize),
 }
 impl FloatKernel for MaxBackward {
     fn run<T: Float + WithDType>(&self, x: &[&[T]]) -> Result<Vec<Out<T>>> {
         let (o, l, i) = self.dims;
-        Ok(vec![Out::Data(kernels::reduce::max_axis_backward(x[0], &self.arg, o, l, i))])
+        let arg = self.arg.to_indices("max_backward")?;
+        Ok(vec![Out::Data(kernels::reduce::max_axis_backward(x[0], &arg, o, l, i))])
+    }
+    fn run_cuda(&self, c: &CudaCall) -> Result<Vec<DevBuf>> {
+        let (o, l, i) = self.dims;
+        let (_arg, a) = side_ptr("max_backward", &self.arg, self.arg.device())?;
+        let (out, dx) = c.alloc(c.elem, o * l * i)?;
+        launch::max_backward(c.gpu, c.elem, c.inputs[0], a, dx, o, l, i)?;
+        Ok(vec![out])
     }
 }
 
@@ -76,10 +94,9 @@ impl Tensor {
         }
         let (o, l, i) = split(self.shape(), dim);
         let shape = reduced_shape(self.shape(), dim, keepdim);
-        let mut outs = run_float("max", &Max(o, l, i), &[self], Access::Contiguous)?;
-        let arg = CpuStorage::I32((0..outs[1].len()).map(|j| outs[1].get_f64(j) as i32).collect());
-        let values = Tensor::from_cpu_storage(outs.remove(0), &shape)?;
-        Ok((values, Tensor::from_cpu_storage(arg, &shape)?))
+        let mut outs = run_float_shaped("max", &Max(o, l, i), &[self], Access::Contiguous, &[&shape, &shape])?;
+        let arg = outs.pop().unwrap();
+        Ok((outs.pop().unwrap(), arg))
     }
 
     pub fn max(&self, dim: usize, keepdim: bool) -> Result<Tensor> {
@@ -94,7 +111,10 @@ impl Tensor {
             return Err(Error::ShapeMismatch { op: "max_backward", lhs: self.shape().to_vec(), rhs: input_shape.to_vec(), why: "gradient and arg-max must have the input's shape without `dim`".into() });
         }
         let (o, l, i) = split(input_shape, dim);
-        let k = MaxBackward { arg: argmax.to_indices("max_backward")?, dims: (o, l, i) };
+        if argmax.device() != self.device() || argmax.dtype() != crate::DType::I32 {
+            return Err(Error::InvalidArgument { op: "max_backward", why: "the arg-max must be an i32 tensor on the gradient's device".into() });
+        }
+        let k = MaxBackward { arg: argmax.clone(), dims: (o, l, i) };
         run_float1("max_backward", &k, &[self], Access::Contiguous, input_shape)
     }
 

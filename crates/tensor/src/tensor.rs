@@ -21,6 +21,16 @@ pub struct Tensor {
     device: Device,
 }
 
+/// Random values are computed in f64 and, for every dtype but f64, rounded to f32 before the
+/// target dtype, exactly as the CUDA kernel does: the same seed gives the same bits everywhere.
+fn through_f32(dtype: DType, v: f64) -> f64 {
+    if dtype == DType::F64 {
+        v
+    } else {
+        v as f32 as f64
+    }
+}
+
 impl Tensor {
     // ---------------------------------------------------------------- creation
 
@@ -104,7 +114,7 @@ impl Tensor {
             return Self::cuda_random("randn", shape, mean, std, seed, dtype, device, true);
         }
         let n = shape.iter().product::<usize>() as u64;
-        let values = (0..n).map(|i| mean + std * philox::normal_at(seed, i));
+        let values = (0..n).map(|i| through_f32(dtype, mean + std * philox::normal_at(seed, i)));
         Self::from_storage_on(CpuStorage::from_f64(dtype, values), shape, device, "randn")
     }
 
@@ -125,7 +135,7 @@ impl Tensor {
             return Self::cuda_random("rand_uniform", shape, lo, hi, seed, dtype, device, false);
         }
         let n = shape.iter().product::<usize>() as u64;
-        let values = (0..n).map(|i| lo + (hi - lo) * philox::uniform_at(seed, i));
+        let values = (0..n).map(|i| through_f32(dtype, lo + (hi - lo) * philox::uniform_at(seed, i)));
         Self::from_storage_on(CpuStorage::from_f64(dtype, values), shape, device, "rand_uniform")
     }
 

@@ -40,6 +40,12 @@ template <> __device__ __forceinline__ __half from_f<__half>(float x) { return _
 template <> __device__ __forceinline__ int from_f<int>(float x) { return (int)x; }
 template <> __device__ __forceinline__ unsigned char from_f<unsigned char>(float x) { return (unsigned char)x; }
 
+// 16-byte packs of elements: one vector load or store moves PACK elements. Contiguous kernels
+// walk their data in packs when the pointers are 16-byte aligned and finish with a scalar tail.
+#define PACK ((int)(16 / sizeof(elem)))
+struct __align__(16) Pack { elem v[16 / sizeof(elem)]; };
+__device__ __forceinline__ bool aligned16(const void* p) { return ((u64)p & 15) == 0; }
+
 // Up to 8 dimensions of shape or strides, passed by value.
 struct Dims8 { i64 v[8]; };
 

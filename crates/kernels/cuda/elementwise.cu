@@ -3,27 +3,64 @@
 // CPU references: kernels::{unary, binary, copy, philox, dropout, gelu}.
 
 // Op codes: the order of kernels::unary::UnaryOp.
-extern "C" __global__ void unary(const elem* x, elem* y, i64 n, int op, float a, float b) {
-    FOR_EACH(i, n) {
-        float v = to_f(x[i]), r;
-        switch (op) {
-            case 0: r = -v; break;                                  // Neg
-            case 1: r = expf(v); break;                             // Exp
-            case 2: r = logf(v); break;                             // Log
-            case 3: r = sqrtf(v); break;                            // Sqrt
-            case 4: r = 1.0f / v; break;                            // Recip
-            case 5: r = tanhf(v); break;                            // Tanh
-            case 6: r = 1.0f / (1.0f + expf(-v)); break;            // Sigmoid
-            case 7: r = fmaxf(v, 0.0f); break;                      // Relu
-            case 8: r = fabsf(v); break;                            // Abs
-            case 9: r = v * v; break;                               // Square
-            case 10: r = v > 0.0f ? 1.0f : 0.0f; break;             // Step
-            case 11: r = v > 0.0f ? 1.0f : (v < 0.0f ? -1.0f : 0.0f); break; // Sign
-            case 12: r = v * a + b; break;                          // Affine
-            default: r = powf(v, a); break;                         // Powf
-        }
-        y[i] = from_f<elem>(r);
+__device__ __forceinline__ float unary_op(float v, int op, float a, float b) {
+    switch (op) {
+        case 0: return -v;                                  // Neg
+        case 1: return expf(v);                             // Exp
+        case 2: return logf(v);                             // Log
+        case 3: return sqrtf(v);                            // Sqrt
+        case 4: return 1.0f / v;                            // Recip
+        case 5: return tanhf(v);                            // Tanh
+        case 6: return 1.0f / (1.0f + expf(-v));            // Sigmoid
+        case 7: return fmaxf(v, 0.0f);                      // Relu
+        case 8: return fabsf(v);                            // Abs
+        case 9: return v * v;                               // Square
+        case 10: return v > 0.0f ? 1.0f : 0.0f;             // Step
+        case 11: return v > 0.0f ? 1.0f : (v < 0.0f ? -1.0f : 0.0f); // Sign
+        case 12: return v * a + b;                          // Affine
+        default: return powf(v, a);                         // Powf
     }
+}
+
+// Walks n contiguous elements: body(i) for every index, in 16-byte packs where the pointers
+// allow (loads/stores through Pack), then the scalar tail. `LOAD(k)`/`STORE(k, v)` are
+// written by each kernel below for its own operands.
+#define PACKED_LOOP(n, aligned, PACK_BODY, SCALAR_BODY)                              \
+    {                                                                                \
+        i64 npack = (aligned) ? (n) / PACK : 0;                                      \
+        FOR_EACH(pi, npack) { PACK_BODY }                                            \
+        FOR_EACH(ti, (n) - npack * PACK) { i64 i = npack * PACK + ti; SCALAR_BODY }  \
+    }
+
+extern "C" __global__ void unary(const elem* x, elem* y, i64 n, int op, float a, float b) {
+    PACKED_LOOP(n, aligned16(x) && aligned16(y),
+        Pack p = ((const Pack*)x)[pi];
+        for (int k = 0; k < PACK; ++k) p.v[k] = from_f<elem>(unary_op(to_f(p.v[k]), op, a, b));
+        ((Pack*)y)[pi] = p;,
+        y[i] = from_f<elem>(unary_op(to_f(x[i]), op, a, b));)
+}
+
+__device__ __forceinline__ float binary_op(float x, float y, int op) {
+    switch (op) {
+        case 0: return x + y;
+        case 1: return x - y;
+        case 2: return x * y;
+        case 3: return x / y;
+        case 4: return fmaxf(x, y);
+        case 5: return fminf(x, y);
+        case 6: return x >= y ? 1.0f : 0.0f;
+        default: return x <= y ? 1.0f : 0.0f;
+    }
+}
+
+// Both operands dense and of the output's shape (residual adds, gradient accumulation).
+extern "C" __global__ void binary_same(const elem* a, const elem* b, elem* out, i64 n, int op) {
+    PACKED_LOOP(n, aligned16(a) && aligned16(b) && aligned16(out),
+        Pack p = ((const Pack*)a)[pi];
+        Pack q = ((const Pack*)b)[pi];
+        for (int k = 0; k < PACK; ++k) p.v[k] = from_f<elem>(binary_op(to_f(p.v[k]), to_f(q.v[k]), op));
+        ((Pack*)out)[pi] = p;,
+        out[i] = from_f<elem>(binary_op(to_f(a[i]), to_f(b[i]), op));)
 }
 
 // Op codes: the order of kernels::binary::BinaryOp. Operands are read through strides
@@ -33,18 +70,7 @@ extern "C" __global__ void binary(const elem* a, const elem* b, elem* out, i64 n
     FOR_EACH(i, n) {
         float x = to_f(a[strided_offset(i, shape, sa, ndim, oa)]);
         float y = to_f(b[strided_offset(i, shape, sb, ndim, ob)]);
-        float r;
-        switch (op) {
-            case 0: r = x + y; break;
-            case 1: r = x - y; break;
-            case 2: r = x * y; break;
-            case 3: r = x / y; break;
-            case 4: r = fmaxf(x, y); break;
-            case 5: r = fminf(x, y); break;
-            case 6: r = x >= y ? 1.0f : 0.0f; break;
-            default: r = x <= y ? 1.0f : 0.0f; break;
-        }
-        out[i] = from_f<elem>(r);
+        out[i] = from_f<elem>(binary_op(x, y, op));
     }
 }
 
@@ -74,20 +100,31 @@ extern "C" __global__ void fill_random(elem* y, i64 n, u64 seed, float a, float 
 // Inverted dropout: keep where uniform(seed, i) >= p, scale by 1 / (1 - p).
 extern "C" __global__ void dropout(const elem* x, elem* y, i64 n, double p, u64 seed) {
     float scale = (float)(1.0 / (1.0 - p));
-    FOR_EACH(i, n) y[i] = from_f<elem>(uniform_at(seed, (u64)i) >= p ? to_f(x[i]) * scale : 0.0f);
+    PACKED_LOOP(n, aligned16(x) && aligned16(y),
+        Pack v = ((const Pack*)x)[pi];
+        for (int k = 0; k < PACK; ++k) v.v[k] = from_f<elem>(uniform_at(seed, (u64)(pi * PACK + k)) >= p ? to_f(v.v[k]) * scale : 0.0f);
+        ((Pack*)y)[pi] = v;,
+        y[i] = from_f<elem>(uniform_at(seed, (u64)i) >= p ? to_f(x[i]) * scale : 0.0f);)
 }
 
 // gelu(x) = x * sigmoid(1.702 x); d/dx = s + 1.702 x s (1 - s).
+__device__ __forceinline__ float gelu(float v) { return v / (1.0f + expf(-1.702f * v)); }
+__device__ __forceinline__ float gelu_grad(float v, float g) {
+    float s = 1.0f / (1.0f + expf(-1.702f * v));
+    return g * (s + 1.702f * v * s * (1.0f - s));
+}
 extern "C" __global__ void gelu_fwd(const elem* x, elem* y, i64 n) {
-    FOR_EACH(i, n) {
-        float v = to_f(x[i]);
-        y[i] = from_f<elem>(v / (1.0f + expf(-1.702f * v)));
-    }
+    PACKED_LOOP(n, aligned16(x) && aligned16(y),
+        Pack p = ((const Pack*)x)[pi];
+        for (int k = 0; k < PACK; ++k) p.v[k] = from_f<elem>(gelu(to_f(p.v[k])));
+        ((Pack*)y)[pi] = p;,
+        y[i] = from_f<elem>(gelu(to_f(x[i])));)
 }
 extern "C" __global__ void gelu_bwd(const elem* x, const elem* g, elem* dx, i64 n) {
-    FOR_EACH(i, n) {
-        float v = to_f(x[i]);
-        float s = 1.0f / (1.0f + expf(-1.702f * v));
-        dx[i] = from_f<elem>(to_f(g[i]) * (s + 1.702f * v * s * (1.0f - s)));
-    }
+    PACKED_LOOP(n, aligned16(x) && aligned16(g) && aligned16(dx),
+        Pack p = ((const Pack*)x)[pi];
+        Pack q = ((const Pack*)g)[pi];
+        for (int k = 0; k < PACK; ++k) p.v[k] = from_f<elem>(gelu_grad(to_f(p.v[k]), to_f(q.v[k])));
+        ((Pack*)dx)[pi] = p;,
+        dx[i] = from_f<elem>(gelu_grad(to_f(x[i]), to_f(g[i])));)
 }

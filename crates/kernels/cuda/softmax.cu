@@ -2,32 +2,58 @@
 // reference attention. One block per row; fp32 statistics. CPU references:
 // kernels::softmax and kernels::attention.
 
-// y = softmax(x) (or log_softmax when is_log) for each row of length n.
+// One warp per row (blockDim.x / 32 rows per block): rows of up to a few thousand elements
+// stay in L1 between the passes, the reductions are warp shuffles (no __syncthreads), and
+// loads and stores move 16-byte packs when the row allows.
+#define WARP_ROWS(rows)                                                                     \
+    int lane = threadIdx.x & 31;                                                            \
+    i64 warps = (i64)gridDim.x * (blockDim.x >> 5);                                         \
+    for (i64 r = (i64)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5); r < (rows); r += warps)
+
+// Calls F(j, value) for every element of row `xr` (length n), packed when `vec`.
+#define ROW_FOR(xr, n, vec, F)                                                              \
+    if (vec) {                                                                              \
+        for (i64 j0 = (i64)lane * PACK; j0 < (n); j0 += 32 * PACK) {                        \
+            Pack pk = *(const Pack*)((xr) + j0);                                            \
+            for (int k = 0; k < PACK; ++k) { i64 j = j0 + k; float v = to_f(pk.v[k]); F }  \
+        }                                                                                   \
+    } else {                                                                                \
+        for (i64 j = lane; j < (n); j += 32) { float v = to_f((xr)[j]); F }                 \
+    }
+
+// y = softmax(x) (or log_softmax when is_log) for each row of length n. One pass keeps a
+// running max and a sum rescaled to it (online softmax); a second writes the result.
 extern "C" __global__ void softmax_fwd(const elem* x, elem* y, i64 rows, i64 n, int is_log) {
-    for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
+    bool vec = n % PACK == 0 && aligned16(x) && aligned16(y);
+    WARP_ROWS(rows) {
         const elem* xr = x + r * n;
-        float m = -INFINITY;
-        for (i64 j = threadIdx.x; j < n; j += blockDim.x) m = fmaxf(m, to_f(xr[j]));
-        m = block_max(m);
-        float s = 0.0f;
-        for (i64 j = threadIdx.x; j < n; j += blockDim.x) s += expf(to_f(xr[j]) - m);
-        s = block_sum(s);
-        float lse = m + logf(s);
-        for (i64 j = threadIdx.x; j < n; j += blockDim.x) {
-            float v = to_f(xr[j]) - lse;
-            y[r * n + j] = from_f<elem>(is_log ? v : expf(v));
+        elem* yr = y + r * n;
+        float m = -INFINITY, s = 0.0f;
+        ROW_FOR(xr, n, vec, if (v > m) { s *= expf(m - v); m = v; } s += expf(v - m);)
+        float mall = warp_max(m);
+        s = warp_sum(m == -INFINITY ? 0.0f : s * expf(m - mall));
+        float lse = mall + logf(s);
+        if (vec) {
+            for (i64 j0 = (i64)lane * PACK; j0 < n; j0 += 32 * PACK) {
+                Pack pk = *(const Pack*)(xr + j0);
+                for (int k = 0; k < PACK; ++k) { float v = to_f(pk.v[k]) - lse; pk.v[k] = from_f<elem>(is_log ? v : expf(v)); }
+                *(Pack*)(yr + j0) = pk;
+            }
+        } else {
+            for (i64 j = lane; j < n; j += 32) { float v = to_f(xr[j]) - lse; yr[j] = from_f<elem>(is_log ? v : expf(v)); }
         }
     }
 }
 
-// softmax: dx = y (g - <g, y>); log-softmax: dx = g - exp(y) sum(g).
+// softmax: dx = y (g - <g, y>); log-softmax: dx = g - exp(y) sum(g). One warp per row.
 extern "C" __global__ void softmax_bwd(const elem* y, const elem* g, elem* dx, i64 rows, i64 n, int is_log) {
-    for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
-        const elem* yr = y + r * n; const elem* gr = g + r * n;
+    WARP_ROWS(rows) {
+        const elem* yr = y + r * n;
+        const elem* gr = g + r * n;
         float acc = 0.0f;
-        for (i64 j = threadIdx.x; j < n; j += blockDim.x) acc += is_log ? to_f(gr[j]) : to_f(gr[j]) * to_f(yr[j]);
-        acc = block_sum(acc);
-        for (i64 j = threadIdx.x; j < n; j += blockDim.x) {
+        for (i64 j = lane; j < n; j += 32) acc += is_log ? to_f(gr[j]) : to_f(gr[j]) * to_f(yr[j]);
+        acc = warp_sum(acc);
+        for (i64 j = lane; j < n; j += 32) {
             float yv = to_f(yr[j]), gv = to_f(gr[j]);
             dx[r * n + j] = from_f<elem>(is_log ? gv - expf(yv) * acc : yv * (gv - acc));
         }

@@ -84,7 +84,7 @@ macro_rules! with_dtype {
 }
 with_dtype!(f64, F64, |x| x, |x| x);
 with_dtype!(f32, F32, |x| x as f64, |x| x as f32);
-with_dtype!(bf16, BF16, |x| x.to_f64(), |x| bf16::from_f64(x));
-with_dtype!(f16, F16, |x| x.to_f64(), |x| f16::from_f64(x));
+with_dtype!(bf16, BF16, |x| x.to_f64(), |x| bf16::from_f32(x as f32));
+with_dtype!(f16, F16, |x| x.to_f64(), |x| f16::from_f32(x as f32));
 with_dtype!(i32, I32, |x| x as f64, |x| x as i32);
 with_dtype!(u8, U8, |x| x as f64, |x| x as u8);

@@ -61,12 +61,16 @@ impl CpuStorage {
     }
 
     /// Builds a buffer of `dtype` from `f64` values (rounding to the target precision).
+    ///
+    /// Half types are reached through f32, as on the GPU (`__float2bfloat16_rn` of a float):
+    /// the two devices then round identically. (`half`'s direct `bf16::from_f64` also
+    /// mis-rounds some values: 1.003907 gives 1.0 instead of 1.0078125.)
     pub fn from_f64(dtype: DType, v: impl Iterator<Item = f64>) -> Self {
         match dtype {
             DType::F64 => CpuStorage::F64(v.collect()),
             DType::F32 => CpuStorage::F32(v.map(|x| x as f32).collect()),
-            DType::BF16 => CpuStorage::BF16(v.map(bf16::from_f64).collect()),
-            DType::F16 => CpuStorage::F16(v.map(f16::from_f64).collect()),
+            DType::BF16 => CpuStorage::BF16(v.map(|x| bf16::from_f32(x as f32)).collect()),
+            DType::F16 => CpuStorage::F16(v.map(|x| f16::from_f32(x as f32)).collect()),
             DType::I32 => CpuStorage::I32(v.map(|x| x as i32).collect()),
             DType::U8 => CpuStorage::U8(v.map(|x| x as u8).collect()),
         }

@@ -11,6 +11,15 @@ fn poison() {
     kernels::cuda::set_poison(true);
 }
 
+/// Asserts equality element by element, reporting the first difference (not the vectors).
+fn assert_same(a: &Tensor, b: &Tensor, what: &str) {
+    let (x, y) = (a.to_vec_f64().unwrap(), b.to_vec_f64().unwrap());
+    let bad = x.iter().zip(&y).filter(|(p, q)| p.to_bits() != q.to_bits()).count();
+    if let Some(i) = x.iter().zip(&y).position(|(p, q)| p.to_bits() != q.to_bits()) {
+        panic!("{what}: {bad} of {} elements differ; first at {i}: {} vs {}", x.len(), x[i], y[i]);
+    }
+}
+
 fn rel_err(got: &[f64], want: &[f64]) -> f64 {
     let num: f64 = got.iter().zip(want).map(|(a, b)| (a - b) * (a - b)).sum();
     let den: f64 = want.iter().map(|b| b * b).sum::<f64>().max(1e-300);
@@ -25,14 +34,12 @@ fn random_numbers_and_dropout_match_the_cpu_bit_for_bit() {
         let shape = [1001, 37];
         let a = Tensor::randn(&shape, 0.5, 2.0, 11, dtype, Device::Cpu).unwrap();
         let b = Tensor::randn(&shape, 0.5, 2.0, 11, dtype, GPU).unwrap();
-        assert_eq!(a.to_vec_f64().unwrap(), b.to_vec_f64().unwrap(), "randn {dtype}");
+        assert_same(&a, &b, &format!("randn {dtype}"));
         let a = Tensor::rand_uniform(&shape, -1.0, 3.0, 12, dtype, Device::Cpu).unwrap();
         let b = Tensor::rand_uniform(&shape, -1.0, 3.0, 12, dtype, GPU).unwrap();
-        assert_eq!(a.to_vec_f64().unwrap(), b.to_vec_f64().unwrap(), "uniform {dtype}");
+        assert_same(&a, &b, &format!("uniform {dtype}"));
         let x = Tensor::ones(&shape, dtype, Device::Cpu).unwrap();
-        let dc = x.dropout(0.3, 5).unwrap().to_vec_f64().unwrap();
-        let dg = x.to_device(GPU).unwrap().dropout(0.3, 5).unwrap().to_vec_f64().unwrap();
-        assert_eq!(dc, dg, "dropout mask {dtype}");
+        assert_same(&x.dropout(0.3, 5).unwrap(), &x.to_device(GPU).unwrap().dropout(0.3, 5).unwrap(), &format!("dropout mask {dtype}"));
     }
 }
 
@@ -44,11 +51,11 @@ fn copies_casts_and_strided_gathers_of_every_dtype() {
     for dtype in [DType::F32, DType::BF16, DType::F16, DType::I32, DType::U8] {
         let src = base.abs().unwrap().to_dtype(dtype).unwrap();
         let g = src.to_device(GPU).unwrap();
-        assert_eq!(g.to_vec_f64().unwrap(), src.to_vec_f64().unwrap(), "round trip {dtype}");
+        assert_same(&g, &src, &format!("round trip {dtype}"));
         let view = |t: &Tensor| t.permute(&[2, 0, 1]).unwrap().narrow(0, 5, 40).unwrap();
-        assert_eq!(view(&g).to_vec_f64().unwrap(), view(&src).to_vec_f64().unwrap(), "strided gather {dtype}");
+        assert_same(&view(&g), &view(&src), &format!("strided gather {dtype}"));
         for to in [DType::F32, DType::BF16, DType::F16, DType::I32] {
-            assert_eq!(g.to_dtype(to).unwrap().to_vec_f64().unwrap(), src.to_dtype(to).unwrap().to_vec_f64().unwrap(), "cast {dtype} -> {to}");
+            assert_same(&g.to_dtype(to).unwrap(), &src.to_dtype(to).unwrap(), &format!("cast {dtype} -> {to}"));
         }
     }
     let z = Tensor::zeros(&[5, 7], DType::BF16, GPU).unwrap();

@@ -15,6 +15,17 @@ fn elementwise(n: usize) -> LaunchConfig {
     LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (THREADS, 1, 1), shared_mem_bytes: 0 }
 }
 
+/// A grid-stride launch over `n` elements handled in 16-byte packs of `e`.
+fn packed(n: usize, e: Elem) -> LaunchConfig {
+    elementwise(n.div_ceil((16 / e.size()).max(1)))
+}
+
+/// One warp per row, 8 rows per block.
+fn warp_per_row(rows: usize) -> LaunchConfig {
+    let blocks = rows.div_ceil(8).clamp(1, 1 << 20) as u32;
+    LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 }
+}
+
 /// One block per row (grid-stride over rows), wider blocks for longer rows.
 fn per_row(rows: usize, n: usize) -> LaunchConfig {
     let threads = if n >= 4096 { 1024 } else if n >= 1024 { 512 } else { 256 };
@@ -46,7 +57,12 @@ fn el_idx(e: Elem, idx: Elem) -> [(&'static str, &'static str); 2] {
 // ------------------------------------------------------------------ elementwise.cu
 
 pub fn unary(gpu: &Gpu, e: Elem, x: u64, y: u64, n: usize, op: i32, a: f32, b: f32) -> Result<()> {
-    launch!(gpu, "elementwise.cu", &el(e), "unary", elementwise(n), [x, y, n as i64, op, a, b])
+    launch!(gpu, "elementwise.cu", &el(e), "unary", packed(n, e), [x, y, n as i64, op, a, b])
+}
+
+/// `out = op(a, b)` for dense operands of one shape.
+pub fn binary_same(gpu: &Gpu, e: Elem, a: u64, b: u64, out: u64, n: usize, op: i32) -> Result<()> {
+    launch!(gpu, "elementwise.cu", &el(e), "binary_same", packed(n, e), [a, b, out, n as i64, op])
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -80,15 +96,15 @@ pub fn random(gpu: &Gpu, e: Elem, y: u64, n: usize, seed: u64, a: f32, b: f32, n
 }
 
 pub fn dropout(gpu: &Gpu, e: Elem, x: u64, y: u64, n: usize, p: f64, seed: u64) -> Result<()> {
-    launch!(gpu, "elementwise.cu", &el(e), "dropout", elementwise(n), [x, y, n as i64, p, seed])
+    launch!(gpu, "elementwise.cu", &el(e), "dropout", packed(n, e), [x, y, n as i64, p, seed])
 }
 
 pub fn gelu_fwd(gpu: &Gpu, e: Elem, x: u64, y: u64, n: usize) -> Result<()> {
-    launch!(gpu, "elementwise.cu", &el(e), "gelu_fwd", elementwise(n), [x, y, n as i64])
+    launch!(gpu, "elementwise.cu", &el(e), "gelu_fwd", packed(n, e), [x, y, n as i64])
 }
 
 pub fn gelu_bwd(gpu: &Gpu, e: Elem, x: u64, g: u64, dx: u64, n: usize) -> Result<()> {
-    launch!(gpu, "elementwise.cu", &el(e), "gelu_bwd", elementwise(n), [x, g, dx, n as i64])
+    launch!(gpu, "elementwise.cu", &el(e), "gelu_bwd", packed(n, e), [x, g, dx, n as i64])
 }
 
 // ------------------------------------------------------------------ cast.cu
@@ -121,11 +137,11 @@ pub fn max_backward(gpu: &Gpu, e: Elem, dy: u64, arg: u64, dx: u64, outer: usize
 // ------------------------------------------------------------------ softmax.cu
 
 pub fn softmax_fwd(gpu: &Gpu, e: Elem, x: u64, y: u64, rows: usize, n: usize, log: bool) -> Result<()> {
-    launch!(gpu, "softmax.cu", &el(e), "softmax_fwd", per_row(rows, n), [x, y, rows as i64, n as i64, log as i32])
+    launch!(gpu, "softmax.cu", &el(e), "softmax_fwd", warp_per_row(rows), [x, y, rows as i64, n as i64, log as i32])
 }
 
 pub fn softmax_bwd(gpu: &Gpu, e: Elem, y: u64, g: u64, dx: u64, rows: usize, n: usize, log: bool) -> Result<()> {
-    launch!(gpu, "softmax.cu", &el(e), "softmax_bwd", per_row(rows, n), [y, g, dx, rows as i64, n as i64, log as i32])
+    launch!(gpu, "softmax.cu", &el(e), "softmax_bwd", warp_per_row(rows), [y, g, dx, rows as i64, n as i64, log as i32])
 }
 
 /// Masked softmax of attention scores `[bh * tq, tk]`: `kind` 0 none, 1 causal, 2 boolean
@@ -141,7 +157,7 @@ pub fn attn_softmax(gpu: &Gpu, e: Elem, s: u64, p: u64, lse: u64, bh: usize, tq:
 /// `mean`, `rstd`: fp32 `[rows]`.
 #[allow(clippy::too_many_arguments)]
 pub fn ln_fwd(gpu: &Gpu, e: Elem, x: u64, gamma: u64, beta: u64, y: u64, mean: u64, rstd: u64, rows: usize, n: usize, eps: f32) -> Result<()> {
-    launch!(gpu, "layer_norm.cu", &el(e), "ln_fwd", per_row(rows, n), [x, gamma, beta, y, mean, rstd, rows as i64, n as i64, eps])
+    launch!(gpu, "layer_norm.cu", &el(e), "ln_fwd", warp_per_row(rows), [x, gamma, beta, y, mean, rstd, rows as i64, n as i64, eps])
 }
 
 /// `dx` per row, then `dgamma`, `dbeta` as deterministic two-stage column sums.

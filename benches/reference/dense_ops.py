@@ -4,7 +4,7 @@
 
 torch.matmul in bf16 is the raw cuBLAS(Lt) figure the engine's matmul is held against;
 layer_norm, softmax, the paper's GELU (x * sigmoid(1.702 x)), the fused AdamW kernel and a
-device-to-device copy give the bandwidth side. Timed with CUDA events, median of 5 batches.
+device-to-device copy give the bandwidth side. Timed with CUDA events, median of 9 batches.
 """
 import json
 import sys
@@ -17,7 +17,7 @@ def timed(fn, iters):
         fn()
     torch.cuda.synchronize()
     samples = []
-    for _ in range(5):
+    for _ in range(9):
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record()
         for _ in range(iters):
@@ -40,7 +40,7 @@ def main():
     for size in (4096, 8192):
         a = torch.randn(size, size, dtype=torch.bfloat16, device=dev)
         b = torch.randn(size, size, dtype=torch.bfloat16, device=dev)
-        t = timed(lambda: torch.matmul(a, b), 50 if size == 4096 else 10)
+        t = timed(lambda: torch.matmul(a, b), 200 if size == 4096 else 40)
         rows.append((f"matmul_bf16_{size}", 2 * size**3 / t / 1e12, "TFLOP/s"))
     r, c = 65536, 1024
     x = torch.randn(r, c, dtype=torch.bfloat16, device=dev)

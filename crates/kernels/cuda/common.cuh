@@ -46,6 +46,19 @@ template <> __device__ __forceinline__ unsigned char from_f<unsigned char>(float
 struct __align__(16) Pack { elem v[16 / sizeof(elem)]; };
 __device__ __forceinline__ bool aligned16(const void* p) { return ((u64)p & 15) == 0; }
 
+// Rows of up to 32 * PACK * ROW_PACKS elements are held in registers by the row kernels
+// (softmax, LayerNorm): one read and one write of global memory per element.
+#define ROW_PACKS 8
+
+// Loads row `xr` (length n, packed layout) into buf: lane owns packs lane, lane + 32, ...
+__device__ __forceinline__ void load_row(const elem* xr, i64 n, int lane, Pack buf[ROW_PACKS]) {
+#pragma unroll
+    for (int t = 0; t < ROW_PACKS; ++t) {
+        i64 j0 = ((i64)lane + 32 * t) * PACK;
+        if (j0 < n) buf[t] = *(const Pack*)(xr + j0);
+    }
+}
+
 // Up to 8 dimensions of shape or strides, passed by value.
 struct Dims8 { i64 v[8]; };
 

@@ -9,9 +9,38 @@ extern "C" __global__ void ln_fwd(const elem* x, const elem* gamma, const elem* 
     int lane = threadIdx.x & 31;
     i64 warps = (i64)gridDim.x * (blockDim.x >> 5);
     bool vec = n % PACK == 0 && aligned16(x) && aligned16(y) && aligned16(gamma) && aligned16(beta);
+    bool in_registers = vec && n <= 32 * PACK * ROW_PACKS;
     for (i64 r = (i64)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5); r < rows; r += warps) {
         const elem* xr = x + r * n;
         elem* yr = y + r * n;
+        if (in_registers) {
+            Pack buf[ROW_PACKS];
+            load_row(xr, n, lane, buf);
+            float s = 0.0f;
+#pragma unroll
+            for (int t = 0; t < ROW_PACKS; ++t)
+                if (((i64)lane + 32 * t) * PACK < n)
+                    for (int k = 0; k < PACK; ++k) s += to_f(buf[t].v[k]);
+            float mu = warp_sum(s) / (float)n;
+            float v = 0.0f;
+#pragma unroll
+            for (int t = 0; t < ROW_PACKS; ++t)
+                if (((i64)lane + 32 * t) * PACK < n)
+                    for (int k = 0; k < PACK; ++k) { float d = to_f(buf[t].v[k]) - mu; v += d * d; }
+            float rs = rsqrtf(warp_sum(v) / (float)n + eps);
+#pragma unroll
+            for (int t = 0; t < ROW_PACKS; ++t) {
+                i64 j0 = ((i64)lane + 32 * t) * PACK;
+                if (j0 < n) {
+                    Pack gm = *(const Pack*)(gamma + j0);
+                    Pack bt = *(const Pack*)(beta + j0);
+                    for (int k = 0; k < PACK; ++k) buf[t].v[k] = from_f<elem>((to_f(buf[t].v[k]) - mu) * rs * to_f(gm.v[k]) + to_f(bt.v[k]));
+                    *(Pack*)(yr + j0) = buf[t];
+                }
+            }
+            if (lane == 0) { mean[r] = mu; rstd[r] = rs; }
+            continue;
+        }
         float s = 0.0f;
         if (vec) {
             for (i64 j0 = (i64)lane * PACK; j0 < n; j0 += 32 * PACK) {

@@ -25,7 +25,33 @@
 // running max and a sum rescaled to it (online softmax); a second writes the result.
 extern "C" __global__ void softmax_fwd(const elem* x, elem* y, i64 rows, i64 n, int is_log) {
     bool vec = n % PACK == 0 && aligned16(x) && aligned16(y);
+    bool in_registers = vec && n <= 32 * PACK * ROW_PACKS;
     WARP_ROWS(rows) {
+        if (in_registers) {
+            Pack buf[ROW_PACKS];
+            load_row(x + r * n, n, lane, buf);
+            float m = -INFINITY;
+#pragma unroll
+            for (int t = 0; t < ROW_PACKS; ++t)
+                if (((i64)lane + 32 * t) * PACK < n)
+                    for (int k = 0; k < PACK; ++k) m = fmaxf(m, to_f(buf[t].v[k]));
+            m = warp_max(m);
+            float s = 0.0f;
+#pragma unroll
+            for (int t = 0; t < ROW_PACKS; ++t)
+                if (((i64)lane + 32 * t) * PACK < n)
+                    for (int k = 0; k < PACK; ++k) s += expf(to_f(buf[t].v[k]) - m);
+            float lse = m + logf(warp_sum(s));
+#pragma unroll
+            for (int t = 0; t < ROW_PACKS; ++t) {
+                i64 j0 = ((i64)lane + 32 * t) * PACK;
+                if (j0 < n) {
+                    for (int k = 0; k < PACK; ++k) { float v = to_f(buf[t].v[k]) - lse; buf[t].v[k] = from_f<elem>(is_log ? v : expf(v)); }
+                    *(Pack*)(y + r * n + j0) = buf[t];
+                }
+            }
+            continue;
+        }
         const elem* xr = x + r * n;
         elem* yr = y + r * n;
         float m = -INFINITY, s = 0.0f;

@@ -24,7 +24,7 @@ fn time(gpu: &Gpu, iters: usize, mut f: impl FnMut()) -> f64 {
         f();
     }
     gpu.synchronize().unwrap();
-    let mut samples: Vec<f64> = (0..5)
+    let mut samples: Vec<f64> = (0..9)
         .map(|_| {
             let t = Instant::now();
             for _ in 0..iters {
@@ -56,7 +56,7 @@ fn main() -> anyhow::Result<()> {
     for size in [4096usize, 8192] {
         let a = Tensor::randn(&[size, size], 0.0, 1.0, 1, DType::BF16, GPU)?;
         let b = Tensor::randn(&[size, size], 0.0, 1.0, 2, DType::BF16, GPU)?;
-        let iters = if size == 4096 { 50 } else { 10 };
+        let iters = if size == 4096 { 200 } else { 40 };
         let t = time(&gpu, iters, || drop(a.matmul(&b).unwrap()));
         rows.push((format!("matmul_bf16_{size}"), 2.0 * (size as f64).powi(3) / t / 1e12, "TFLOP/s".into()));
     }

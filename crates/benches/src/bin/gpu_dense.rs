@@ -18,12 +18,23 @@ use tensor::{AdamParams, DType, Device, Tensor};
 
 const GPU: Device = Device::Cuda(0);
 
-/// Median seconds per call of `f` over `reps` timed batches of `iters` calls.
+/// Host seconds to enqueue one call (no waiting), for telling host-bound from device-bound.
+static mut LAST_ENQUEUE: f64 = 0.0;
+
+/// Median seconds per call of `f` over 9 timed batches of `iters` calls.
 fn time(gpu: &Gpu, iters: usize, mut f: impl FnMut()) -> f64 {
     for _ in 0..3 {
         f();
     }
     gpu.synchronize().unwrap();
+    let t = Instant::now();
+    for _ in 0..iters {
+        f();
+    }
+    let enqueue = t.elapsed().as_secs_f64() / iters as f64;
+    gpu.synchronize().unwrap();
+    // SAFETY: single-threaded benchmark.
+    unsafe { LAST_ENQUEUE = enqueue };
     let mut samples: Vec<f64> = (0..9)
         .map(|_| {
             let t = Instant::now();
@@ -43,6 +54,14 @@ fn main() -> anyhow::Result<()> {
     let gpu = Gpu::get(0)?;
     println!("device: {} ({})", gpu.name, gpu.arch);
     let mut rows: Vec<(String, f64, String)> = Vec::new();
+    let mut enqueue_us: Vec<f64> = Vec::new();
+    macro_rules! record {
+        ($name:expr, $value:expr, $unit:expr) => {{
+            rows.push(($name, $value, $unit.into()));
+            // SAFETY: single-threaded benchmark.
+            enqueue_us.push(unsafe { LAST_ENQUEUE } * 1e6);
+        }};
+    }
 
     // Device-to-device copy bandwidth (read + write), 1 GiB.
     let n = 1usize << 30;
@@ -50,7 +69,7 @@ fn main() -> anyhow::Result<()> {
     let mut dst = gpu.zeros(kernels::cuda::Elem::U8, n)?;
     let t = time(&gpu, 10, || gpu.copy(&src, 0, &mut dst, 0, n).unwrap());
     let copy_gbs = 2.0 * n as f64 / t / 1e9;
-    rows.push(("copy_d2d_1GiB".into(), copy_gbs, "GB/s".into()));
+    record!("copy_d2d_1GiB".into(), copy_gbs, "GB/s");
     drop((src, dst));
 
     for size in [4096usize, 8192] {
@@ -58,7 +77,7 @@ fn main() -> anyhow::Result<()> {
         let b = Tensor::randn(&[size, size], 0.0, 1.0, 2, DType::BF16, GPU)?;
         let iters = if size == 4096 { 200 } else { 40 };
         let t = time(&gpu, iters, || drop(a.matmul(&b).unwrap()));
-        rows.push((format!("matmul_bf16_{size}"), 2.0 * (size as f64).powi(3) / t / 1e12, "TFLOP/s".into()));
+        record!(format!("matmul_bf16_{size}"), 2.0 * (size as f64).powi(3) / t / 1e12, "TFLOP/s");
     }
 
     // Row ops on [65536, 1024] bf16: read x, write y.
@@ -68,13 +87,22 @@ fn main() -> anyhow::Result<()> {
     let beta = Tensor::zeros(&[c], DType::BF16, GPU)?;
     let bytes = (2 * 2 * r * c) as f64;
     let t = time(&gpu, 20, || drop(x.layer_norm(&gamma, &beta, 1e-5).unwrap()));
-    rows.push(("layer_norm_bf16_65536x1024".into(), bytes / t / 1e9, "GB/s".into()));
+    record!("layer_norm_bf16_65536x1024".into(), bytes / t / 1e9, "GB/s");
     let t = time(&gpu, 20, || drop(x.softmax().unwrap()));
-    rows.push(("softmax_bf16_65536x1024".into(), bytes / t / 1e9, "GB/s".into()));
+    record!("softmax_bf16_65536x1024".into(), bytes / t / 1e9, "GB/s");
+    drop(x);
+    // The same at 4x the size: if throughput rises, per-call overhead was hiding the kernel.
+    let r4 = 4 * r;
+    let x4 = Tensor::randn(&[r4, c], 0.0, 1.0, 3, DType::BF16, GPU)?;
+    let t = time(&gpu, 10, || drop(x4.layer_norm(&gamma, &beta, 1e-5).unwrap()));
+    record!("layer_norm_bf16_262144x1024".into(), 4.0 * bytes / t / 1e9, "GB/s");
+    let t = time(&gpu, 10, || drop(x4.softmax().unwrap()));
+    record!("softmax_bf16_262144x1024".into(), 4.0 * bytes / t / 1e9, "GB/s");
+    drop(x4);
     let big = Tensor::randn(&[1 << 27], 0.0, 1.0, 4, DType::BF16, GPU)?;
     let t = time(&gpu, 20, || drop(big.gelu().unwrap()));
-    rows.push(("gelu_bf16_128M".into(), (4usize << 27) as f64 / t / 1e9, "GB/s".into()));
-    drop((x, big));
+    record!("gelu_bf16_128M".into(), (4usize << 27) as f64 / t / 1e9, "GB/s");
+    drop(big);
 
     // Adam: 64M fp32 parameters with bf16 gradients: read p, m, v, g; write p, m, v.
     let np = 1usize << 26;
@@ -86,13 +114,13 @@ fn main() -> anyhow::Result<()> {
         step += 1;
         p.adam_step(&g, &m, &v, AdamParams { lr: 1e-4, beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.01, step }).unwrap()
     });
-    rows.push(("adam_fp32_bf16grad_64M".into(), (26 * np) as f64 / t / 1e9, "GB/s".into()));
+    record!("adam_fp32_bf16grad_64M".into(), (26 * np) as f64 / t / 1e9, "GB/s");
 
-    println!("{:<32} {:>10}  {:<8} {:>9}", "benchmark", "value", "unit", "of copy");
+    println!("{:<32} {:>10}  {:<8} {:>9} {:>12}", "benchmark", "value", "unit", "of copy", "enqueue µs");
     let mut json = format!("{{\"device\": \"{}\", \"results\": [", gpu.name);
     for (i, (name, value, unit)) in rows.iter().enumerate() {
         let frac = if unit == "GB/s" && name != "copy_d2d_1GiB" { format!("{:.0}%", 100.0 * value / copy_gbs) } else { String::new() };
-        println!("{name:<32} {value:>10.1}  {unit:<8} {frac:>9}");
+        println!("{name:<32} {value:>10.1}  {unit:<8} {frac:>9} {:>12.1}", enqueue_us[i]);
         json += &format!("{}{{\"name\": \"{name}\", \"value\": {value:.3}, \"unit\": \"{unit}\"}}", if i > 0 { ", " } else { "" });
     }
     json += "]}\n";

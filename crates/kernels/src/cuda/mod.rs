@@ -115,6 +115,9 @@ pub struct Gpu {
     pub arch: &'static str,
     pub name: String,
     modules: Mutex<HashMap<String, Arc<CudaModule>>>,
+    /// Kernel handles by a hash of (file, defines, name): the per-launch lookup allocates
+    /// nothing and makes no driver call.
+    functions: Mutex<HashMap<u64, CudaFunction>>,
     pub(crate) blas: blas::Blas,
 }
 
@@ -171,7 +174,7 @@ impl Gpu {
         let name = ctx.name().unwrap_or_else(|_| "unknown".into());
         keep_pool_memory(&ctx)?;
         let blas = blas::Blas::new(&stream)?;
-        Ok(Gpu { ctx, stream, ordinal, arch, name, modules: Mutex::new(HashMap::new()), blas })
+        Ok(Gpu { ctx, stream, ordinal, arch, name, modules: Mutex::new(HashMap::new()), functions: Mutex::new(HashMap::new()), blas })
     }
 
     /// A new buffer of `len` elements (contents undefined, or NaN bytes when poisoning).
@@ -223,6 +226,13 @@ impl Gpu {
 
     /// The kernel `name` of source `file` specialised with `defines`, compiled on first use.
     pub fn function(&self, file: &str, defines: &[(&str, &str)], name: &str) -> Result<CudaFunction> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (file, defines, name).hash(&mut h);
+        let fkey = h.finish();
+        if let Some(f) = self.functions.lock().unwrap_or_else(|e| e.into_inner()).get(&fkey) {
+            return Ok(f.clone());
+        }
         let key = format!("{file}|{defines:?}");
         let module = {
             let mut modules = self.modules.lock().unwrap_or_else(|e| e.into_inner());
@@ -236,7 +246,9 @@ impl Gpu {
                 }
             }
         };
-        module.load_function(name).map_err(cuda_err(format!("finding kernel {name} in {file}")))
+        let f = module.load_function(name).map_err(cuda_err(format!("finding kernel {name} in {file}")))?;
+        self.functions.lock().unwrap_or_else(|e| e.into_inner()).insert(fkey, f.clone());
+        Ok(f)
     }
 
     /// Bytes the device's memory pool holds now (current, high-water mark): allocation

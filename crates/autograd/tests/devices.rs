@@ -73,6 +73,7 @@ fn cases() -> Vec<Case> {
         case("softmax rows in registers", vec![randn(&[37, 512], 49)], |v, _| v[0].softmax()),
         case("log_softmax long rows", vec![randn(&[5, 4104], 50)], |v, _| v[0].log_softmax()),
         case("layer_norm rows in registers", vec![randn(&[37, 512], 51), randn(&[512], 52), randn(&[512], 53)], |v, _| v[0].layer_norm(&v[1], &v[2], 1e-5)),
+        case("layer_norm short rows", vec![randn(&[37, 64], 57), randn(&[64], 58), randn(&[64], 59)], |v, _| v[0].layer_norm(&v[1], &v[2], 1e-5)),
         case("layer_norm long rows", vec![randn(&[5, 4104], 54), randn(&[4104], 55), randn(&[4104], 56)], |v, _| v[0].layer_norm(&v[1], &v[2], 1e-5)),
         case("matmul", vec![randn(&[67, 45], 29), randn(&[45, 29], 30)], |v, _| v[0].matmul(&v[1])),
         case("matmul linear [3,37,45]@[45,29]", vec![randn(&[3, 37, 45], 31), randn(&[45, 29], 32)], |v, _| v[0].matmul(&v[1])),

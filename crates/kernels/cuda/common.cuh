@@ -47,8 +47,12 @@ struct __align__(16) Pack { elem v[16 / sizeof(elem)]; };
 __device__ __forceinline__ bool aligned16(const void* p) { return ((u64)p & 15) == 0; }
 
 // Rows of up to 32 * PACK * ROW_PACKS elements are held in registers by the row kernels
-// (softmax, LayerNorm): one read and one write of global memory per element.
+// (softmax, LayerNorm): one read and one write of global memory per element. The launcher
+// compiles the smallest ROW_PACKS (1, 2, 4 or 8) that holds the row: fewer registers per
+// thread, more warps in flight.
+#ifndef ROW_PACKS
 #define ROW_PACKS 8
+#endif
 
 // Loads row `xr` (length n, packed layout) into buf: lane owns packs lane, lane + 32, ...
 __device__ __forceinline__ void load_row(const elem* xr, i64 n, int lane, Pack buf[ROW_PACKS]) {

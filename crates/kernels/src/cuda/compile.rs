@@ -109,8 +109,13 @@ pub fn all_variants() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> 
         }
     }
     for e in floats {
-        for f in ["reduce.cu", "softmax.cu", "layer_norm.cu", "adam.cu"] {
+        for f in ["reduce.cu", "adam.cu"] {
             v.push((f, vec![("ELEM_TYPE", e)]));
+        }
+        for f in ["softmax.cu", "layer_norm.cu"] {
+            for packs in ["1", "2", "4", "8"] {
+                v.push((f, vec![("ELEM_TYPE", e), ("ROW_PACKS", packs)]));
+            }
         }
         for i in ["int", "unsigned char"] {
             v.push(("embedding.cu", vec![("ELEM_TYPE", e), ("IDX_TYPE", i)]));

@@ -136,8 +136,24 @@ pub fn max_backward(gpu: &Gpu, e: Elem, dy: u64, arg: u64, dx: u64, outer: usize
 
 // ------------------------------------------------------------------ softmax.cu
 
+/// The `ROW_PACKS` define for rows of `n` elements: the smallest of 1, 2, 4, 8 packs per lane
+/// that holds a row (longer rows use the streaming path, compiled with 8).
+fn row_packs(e: Elem, n: usize) -> &'static str {
+    let packs = n.div_ceil(32 * (16 / e.size()).max(1));
+    match packs {
+        0..=1 => "1",
+        2 => "2",
+        3..=4 => "4",
+        _ => "8",
+    }
+}
+
+fn el_rows(e: Elem, n: usize) -> [(&'static str, &'static str); 2] {
+    [("ELEM_TYPE", e.c_type()), ("ROW_PACKS", row_packs(e, n))]
+}
+
 pub fn softmax_fwd(gpu: &Gpu, e: Elem, x: u64, y: u64, rows: usize, n: usize, log: bool) -> Result<()> {
-    launch!(gpu, "softmax.cu", &el(e), "softmax_fwd", warp_per_row(rows), [x, y, rows as i64, n as i64, log as i32])
+    launch!(gpu, "softmax.cu", &el_rows(e, n), "softmax_fwd", warp_per_row(rows), [x, y, rows as i64, n as i64, log as i32])
 }
 
 pub fn softmax_bwd(gpu: &Gpu, e: Elem, y: u64, g: u64, dx: u64, rows: usize, n: usize, log: bool) -> Result<()> {
@@ -157,7 +173,7 @@ pub fn attn_softmax(gpu: &Gpu, e: Elem, s: u64, p: u64, lse: u64, bh: usize, tq:
 /// `mean`, `rstd`: fp32 `[rows]`.
 #[allow(clippy::too_many_arguments)]
 pub fn ln_fwd(gpu: &Gpu, e: Elem, x: u64, gamma: u64, beta: u64, y: u64, mean: u64, rstd: u64, rows: usize, n: usize, eps: f32) -> Result<()> {
-    launch!(gpu, "layer_norm.cu", &el(e), "ln_fwd", warp_per_row(rows), [x, gamma, beta, y, mean, rstd, rows as i64, n as i64, eps])
+    launch!(gpu, "layer_norm.cu", &el_rows(e, n), "ln_fwd", warp_per_row(rows), [x, gamma, beta, y, mean, rstd, rows as i64, n as i64, eps])
 }
 
 /// `dx` per row, then `dgamma`, `dbeta` as deterministic two-stage column sums.

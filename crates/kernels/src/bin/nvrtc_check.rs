@@ -48,4 +48,25 @@ fn main() {
     if failed > 0 {
         std::process::exit(1);
     }
+    check_disk_cache(arch);
+}
+
+/// A second compilation of the same source must come from the disk cache, byte for byte.
+fn check_disk_cache(arch: &'static str) {
+    let dir = std::env::temp_dir().join(format!("nvrtc-check-cache-{}", std::process::id()));
+    std::env::set_var("ST_KERNEL_CACHE", &dir);
+    let defines = [("ELEM_TYPE", "__nv_bfloat16")];
+    let first = kernels::cuda::compile::compile("softmax.cu", &defines, arch).map(|p| p.to_src());
+    let files: Vec<_> = std::fs::read_dir(&dir).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    let t = std::time::Instant::now();
+    let second = kernels::cuda::compile::compile("softmax.cu", &defines, arch).map(|p| p.to_src());
+    let reload = t.elapsed();
+    let _ = std::fs::remove_dir_all(&dir);
+    match (first, second) {
+        (Ok(a), Ok(b)) if a == b && files.len() == 1 => println!("nvrtc-check: disk cache ok ({} written, reloaded in {reload:?})", files[0].display()),
+        _ => {
+            eprintln!("nvrtc-check: the disk cache did not round-trip");
+            std::process::exit(1);
+        }
+    }
 }

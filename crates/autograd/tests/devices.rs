@@ -80,6 +80,8 @@ fn cases() -> Vec<Case> {
         case("matmul batched", vec![randn(&[3, 37, 45], 33), randn(&[3, 45, 29], 34)], |v, _| v[0].matmul(&v[1])),
         case("matmul broadcast batch", vec![randn(&[2, 1, 37, 45], 35), randn(&[3, 45, 29], 36)], |v, _| v[0].matmul(&v[1])),
         case("matmul transposed views", vec![randn(&[45, 67], 37), randn(&[29, 45], 38)], |v, _| v[0].transpose(0, 1)?.matmul(&v[1].transpose(0, 1)?)),
+        case("linear (bias epilogue)", vec![randn(&[3, 37, 45], 70), randn(&[45, 29], 71), randn(&[29], 72)], |v, _| v[0].linear(&v[1], &v[2])),
+        case("linear of a transposed input", vec![randn(&[45, 37], 73), randn(&[45, 29], 74), randn(&[29], 75)], |v, _| v[0].transpose(0, 1)?.linear(&v[1], &v[2])),
         case("narrow", vec![randn(&[5, 37, 53], 39)], |v, _| v[0].narrow(2, 3, 41)),
         case("permute + contiguous", vec![randn(&[5, 37, 53], 40)], |v, _| v[0].permute(&[2, 0, 1])?.contiguous()),
         case("exp of a transposed view", vec![randn(&[37, 53], 41)], |v, _| v[0].transpose(0, 1)?.exp()),
@@ -192,4 +194,10 @@ fn cuda_f32() {
 #[ignore = "needs a CUDA GPU"]
 fn cuda_bf16() {
     check_every_op(Device::Cuda(0), DType::BF16, 1e-2);
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn cuda_f16() {
+    check_every_op(Device::Cuda(0), DType::F16, 1e-2);
 }

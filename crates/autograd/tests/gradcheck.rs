@@ -104,6 +104,13 @@ fn matmul_batched_broadcast_and_transposed() {
 }
 
 #[test]
+fn linear_with_bias() {
+    ok("linear 2d", &[randn(&[5, 4], 60), randn(&[4, 3], 61), randn(&[3], 62)], |v| v[0].linear(&v[1], &v[2]));
+    ok("linear [B,T,C]", &[randn(&[2, 3, 4], 63), randn(&[4, 5], 64), randn(&[5], 65)], |v| v[0].linear(&v[1], &v[2]));
+    ok("linear of a transposed input", &[randn(&[4, 5], 66), randn(&[4, 3], 67), randn(&[3], 68)], |v| v[0].transpose(0, 1)?.linear(&v[1], &v[2]));
+}
+
+#[test]
 fn softmax_layer_norm_gelu() {
     let x = randn(&[3, 5], 22);
     ok("softmax", &[x.clone()], |v| v[0].softmax());

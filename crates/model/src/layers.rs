@@ -22,7 +22,7 @@ impl Linear {
     }
 
     pub fn forward(&self, x: &Var) -> Result<Var> {
-        Ok(x.matmul(&self.weight.var)?.add(&self.bias.var)?)
+        Ok(x.linear(&self.weight.var, &self.bias.var)?)
     }
 
     pub fn params(&self) -> Vec<Param> {

@@ -59,6 +59,9 @@ pub struct Transformer {
     pub ln_f: LayerNorm,
     /// Zero-initialised, so the initial prediction is uniform.
     pub head: Linear,
+    /// Row and column ids of every position, `[1, n_ctx]` i32, made once on the model's
+    /// device (so a forward pass copies nothing from the host).
+    pos_ids: (Tensor, Tensor),
 }
 
 impl Transformer {
@@ -70,7 +73,12 @@ impl Transformer {
         let blocks = (0..c.layers)
             .map(|i| Block::new(&spec, &format!("blocks.{i}"), d, c.heads, c.ff_mult, c.layers, AttnMask::Causal, c.dropout))
             .collect::<Result<_>>()?;
+        let l = c.stride;
+        let rows: Vec<i32> = (0..c.n_ctx).map(|i| (i / l) as i32).collect();
+        let cols: Vec<i32> = (0..c.n_ctx).map(|i| (i % l) as i32).collect();
+        let pos_ids = (Tensor::from_vec(rows, &[1, c.n_ctx], device)?, Tensor::from_vec(cols, &[1, c.n_ctx], device)?);
         Ok(Transformer {
+            pos_ids,
             tokens: Embedding::new(&spec, "tokens", c.vocab, d, 0.125 / (d as f64).sqrt())?,
             pos_row: Embedding::new(&spec, "pos_row", c.n_ctx / c.stride, d, 0.125 / ((2 * d) as f64).sqrt())?,
             pos_col: Embedding::new(&spec, "pos_col", c.stride, d, 0.125 / ((2 * d) as f64).sqrt())?,
@@ -107,11 +115,8 @@ impl Transformer {
         if t > self.config.n_ctx {
             return Err(Error::Config { key: "n_ctx", why: format!("sequence of {t} is longer than the context {}", self.config.n_ctx) });
         }
-        let l = self.config.stride;
-        let rows: Vec<i32> = (0..t).map(|i| (i / l) as i32).collect();
-        let cols: Vec<i32> = (0..t).map(|i| (i % l) as i32).collect();
-        let rows = Tensor::from_vec(rows, &[1, t], ids.device())?;
-        let cols = Tensor::from_vec(cols, &[1, t], ids.device())?;
+        let rows = self.pos_ids.0.narrow(1, 0, t)?;
+        let cols = self.pos_ids.1.narrow(1, 0, t)?;
         let pos = self.pos_row.forward(&rows)?.add(&self.pos_col.forward(&cols)?)?; // [1, T, d]
         let mut h = self.tokens.forward(ids)?.add(&pos)?; // [B, T, d]
         for block in &self.blocks {

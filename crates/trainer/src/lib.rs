@@ -5,12 +5,14 @@
 //! - [`schedule`]: linear warm-up then cosine decay of the learning rate;
 //! - [`batches`]: seeded random crops of `n_ctx + 1` bytes from a corpus;
 //! - [`eval`]: bits per byte over a whole split, deterministically;
+//! - [`loss_scale`]: dynamic loss scaling for half-precision gradients;
 //! - [`sample`]: autoregressive generation.
 //!
 //! The binary (`cargo run --release -p trainer`) wires them together.
 
 pub mod batches;
 pub mod eval;
+pub mod loss_scale;
 pub mod optim;
 pub mod sample;
 pub mod schedule;

@@ -10,6 +10,11 @@
 //! column stride is a column-major transposed matrix with leading dimension = its row stride
 //! (no transpose op); one with unit row stride is read with the transpose op.
 //!
+//! Epilogues: a bias vector over the output columns is fused (`CUBLASLT_EPILOGUE_BIAS`,
+//! used by `Tensor::matmul_bias`, i.e. every linear layer). GELU is not: cuBLASLt's GELU
+//! epilogue is the tanh approximation, while the Sparse Transformer uses
+//! `x * sigmoid(1.702 x)`, so fusing it would change the model.
+//!
 //! Precision: bf16 and f16 matmuls accumulate in fp32 (`CUBLAS_COMPUTE_32F`). f32 matmuls are
 //! full fp32 unless TF32 is switched on ([`set_tf32`]): TF32 trades 10 mantissa bits of the
 //! inputs for tensor-core speed.

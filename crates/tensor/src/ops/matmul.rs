@@ -29,6 +29,8 @@ struct Matmul {
     n: usize,
     a: Operand,
     b: Operand,
+    /// Offset of a `[n]` bias (third input) added to every row, when fused.
+    bias: Option<usize>,
 }
 
 impl Operand {
@@ -57,18 +59,28 @@ impl FloatKernel for Matmul {
     fn run<T: Float + WithDType>(&self, x: &[&[T]]) -> Result<Vec<Out<T>>> {
         let a = MatRef { data: x[0], offsets: &self.a.offsets, row_stride: self.a.row_stride, col_stride: self.a.col_stride };
         let b = MatRef { data: x[1], offsets: &self.b.offsets, row_stride: self.b.row_stride, col_stride: self.b.col_stride };
-        Ok(vec![Out::Data(kernels::matmul::matmul(self.batch, self.m, self.k, self.n, a, b))])
+        let mut out = kernels::matmul::matmul(self.batch, self.m, self.k, self.n, a, b);
+        if let Some(off) = self.bias {
+            let bias = &x[2][off..off + self.n];
+            for row in out.chunks_mut(self.n.max(1)) {
+                for (o, &b) in row.iter_mut().zip(bias) {
+                    *o += b;
+                }
+            }
+        }
+        Ok(vec![Out::Data(out)])
     }
 
     fn run_cuda(&self, c: &CudaCall) -> Result<Vec<DevBuf>> {
         let n_out = self.batch * self.m * self.n;
-        if self.k == 0 || n_out == 0 {
+        if n_out == 0 || (self.k == 0 && self.bias.is_none()) {
             return Ok(vec![c.gpu.zeros(c.elem, n_out)?]);
         }
         let (out, y) = c.alloc(c.elem, n_out)?;
         let size = c.elem.size();
         let (a, b) = (self.a.cublas(c.inputs[0], size), self.b.cublas(c.inputs[1], size));
-        blas::matmul(c.gpu, c.elem, self.batch, self.m, self.k, self.n, a, b, y, None)?;
+        let bias = self.bias.map(|off| c.inputs[2] + (off * size) as u64);
+        blas::matmul(c.gpu, c.elem, self.batch, self.m, self.k, self.n, a, b, y, bias)?;
         Ok(vec![out])
     }
 }
@@ -76,6 +88,20 @@ impl FloatKernel for Matmul {
 impl Tensor {
     /// `self @ rhs`. Both need rank >= 2.
     pub fn matmul(&self, rhs: &Tensor) -> Result<Tensor> {
+        self.matmul_impl(rhs, None)
+    }
+
+    /// `self @ rhs + bias` with `bias: [n]` added to every row: a linear layer. On a GPU the
+    /// bias add is fused into the matmul as a cuBLASLt epilogue when the product is a single
+    /// GEMM (any `[.., k] @ [k, n]`); otherwise it is a separate broadcast add.
+    pub fn matmul_bias(&self, rhs: &Tensor, bias: &Tensor) -> Result<Tensor> {
+        let n = rhs.shape().last().copied().unwrap_or(0);
+        self.same_kind("matmul_bias", bias)?;
+        bias.expect_shape("matmul_bias (bias)", &[n])?;
+        self.matmul_impl(rhs, Some(bias))
+    }
+
+    fn matmul_impl(&self, rhs: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
         const OP: &str = "matmul";
         self.same_kind(OP, rhs)?;
         let (ra, rb) = (self.rank(), rhs.rank());
@@ -110,21 +136,28 @@ impl Tensor {
                 t.broadcast_as(&full)?.contiguous()
             };
             let (da, db) = (if a.fits_cublas() { self.clone() } else { dense(self, m, k)? }, if b.fits_cublas() { rhs.clone() } else { dense(rhs, k, n)? });
-            return da.matmul(&db);
+            return da.matmul_impl(&db, bias);
         }
         let mut out_shape = batch_shape.clone();
         out_shape.extend([m, n]);
         // Fold the batch into m when the rhs is shared and the lhs rows are evenly spaced.
         let rhs_shared = b.offsets.windows(2).all(|w| w[0] == w[1]);
         let lhs_even = a.offsets.iter().enumerate().all(|(i, &o)| o == a.offsets[0] + i * m * a.row_stride);
-        let kernel = if batch > 1 && rhs_shared && lhs_even {
+        let mut kernel = if batch > 1 && rhs_shared && lhs_even {
             a.offsets.truncate(1);
             b.offsets.truncate(1);
-            Matmul { batch: 1, m: batch * m, k, n, a, b }
+            Matmul { batch: 1, m: batch * m, k, n, a, b, bias: None }
         } else {
-            Matmul { batch, m, k, n, a, b }
+            Matmul { batch, m, k, n, a, b, bias: None }
         };
-        run_float1(OP, &kernel, &[self, rhs], Access::Strided, &out_shape)
+        match bias {
+            None => run_float1(OP, &kernel, &[self, rhs], Access::Strided, &out_shape),
+            Some(bias) if kernel.batch == 1 && bias.is_contiguous() => {
+                kernel.bias = Some(bias.layout().offset());
+                run_float1(OP, &kernel, &[self, rhs, bias], Access::Strided, &out_shape)
+            }
+            Some(bias) => run_float1(OP, &kernel, &[self, rhs], Access::Strided, &out_shape)?.add(bias),
+        }
     }
 }
 

@@ -128,19 +128,25 @@ fn rel_err(got: &[f64], want: &[f64]) -> f64 {
 /// Output and input gradients of `L = sum(f(x) * r)`, as f64 vectors. Inputs and `r` are
 /// first rounded to `rounding`, so that the reference sees exactly the values under test
 /// (otherwise bf16 rounding alone can change which element a `max` picks).
+///
+/// In f16 the loss is multiplied by `LOSS_SCALE` before the backward pass and the gradients
+/// divided by it after, as dynamic loss scaling does in training: small gradients (the
+/// cross-entropy's `(p - onehot) / rows`) would otherwise fall below f16's normal range.
 fn run(case: &Case, device: Device, dtype: DType, rounding: DType) -> Result<(Vec<f64>, Vec<Vec<f64>>)> {
+    const LOSS_SCALE: f64 = 1024.0;
+    let scale = if dtype == DType::F16 { LOSS_SCALE } else { 1.0 };
     rng::manual_seed(99);
     let prepare = |t: &Tensor| -> Result<Tensor> { Ok(t.to_dtype(rounding)?.to_dtype(dtype)?.to_device(device)?) };
     let leaves: Vec<Var> = case.inputs.iter().map(|t| Ok(Var::leaf(prepare(t)?))).collect::<Result<_>>()?;
     let out = (case.f)(&leaves, device)?;
     // The loss of a bf16 model is f32 (statistics stay in fp32): r takes the output's dtype.
     let r = prepare(&Tensor::randn(out.shape(), 0.0, 1.0, 7, DType::F64, Device::Cpu)?)?.to_dtype(out.value().dtype())?;
-    let loss = out.mul(&Var::constant(r))?.sum_all()?;
+    let loss = out.mul(&Var::constant(r))?.sum_all()?.scale(scale)?;
     let grads = loss.backward()?;
     let mut g = Vec::new();
     for l in &leaves {
         g.push(match grads.get(l) {
-            Some(t) => t.to_vec_f64()?,
+            Some(t) => t.to_vec_f64()?.into_iter().map(|x| x / scale).collect(),
             None => vec![0.0; l.value().numel()],
         });
     }

@@ -54,15 +54,24 @@ impl AdamW {
     }
 }
 
-/// The global L2 norm of all gradients, `sqrt(sum_p |g_p|^2)`.
+/// The global L2 norm of all gradients, `sqrt(sum_p |g_p|^2)`. The per-tensor sums are
+/// accumulated on the gradients' device (in fp32 for half gradients) and read once.
 pub fn global_norm(params: &[Param], grads: &Gradients) -> Result<f64> {
-    let mut sq = 0.0;
+    let mut total: Option<Tensor> = None;
     for p in params {
         if let Some(g) = grads.get(&p.var) {
-            sq += g.square()?.sum_all()?.to_scalar_f64()?;
+            let g = if g.dtype() == tensor::DType::F64 { g.clone() } else { g.to_dtype(tensor::DType::F32)? };
+            let sq = g.square()?.sum_all()?;
+            total = Some(match total {
+                Some(t) => t.add(&sq)?,
+                None => sq,
+            });
         }
     }
-    Ok(sq.sqrt())
+    Ok(match total {
+        Some(t) => t.to_scalar_f64()?.sqrt(),
+        None => 0.0,
+    })
 }
 
 /// Scales the gradients so their global norm is at most `max_norm` (the paper: 1.0).

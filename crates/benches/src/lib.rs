@@ -7,7 +7,8 @@
 //!
 //! This library holds what the benchmarks share.
 
-use model::{Config, Transformer};
+use model::pattern::Factorization;
+use model::{Config, Positions, Transformer};
 use tensor::{DType, Device, Tensor};
 
 /// Floating-point operations of an `m x k` by `k x n` matmul.
@@ -17,7 +18,7 @@ pub fn matmul_flops(m: usize, k: usize, n: usize) -> u64 {
 
 /// The small model whose training step the CPU benchmark times, and a batch for it.
 pub fn small_model() -> (Transformer, Tensor) {
-    let config = Config { n_ctx: 128, d_model: 128, heads: 4, layers: 4, stride: 16, dropout: 0.1, ..Config::tiny() };
+    let config = Config { n_ctx: 128, d_model: 128, d_qk: 128, heads: 4, layers: 4, pattern: Factorization::Strided { stride: 16 }, positions: Positions::Text { stride: 16 }, dropout: 0.1, ..Config::tiny() };
     let model = Transformer::new(config, DType::F32, Device::Cpu).expect("valid config");
     let ids: Vec<u8> = (0..8 * 129).map(|i| (i * 131 % 256) as u8).collect();
     (model, Tensor::from_vec(ids, &[8, 129], Device::Cpu).expect("shape matches"))

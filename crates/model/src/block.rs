@@ -2,43 +2,72 @@
 
 use crate::layers::{LayerNorm, Linear};
 use crate::params::{Param, ParamSpec};
+use crate::pattern::{Factorization, LayerPattern};
 use crate::Result;
 use autograd::ops::attention::attention;
 use autograd::Var;
-use tensor::AttnMask;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use tensor::{AttnMask, Device, Tensor};
 
 /// Multi-head self-attention on the reference path: `x: [B, T, d] -> [B, T, d]`.
 ///
-/// One projection makes `q`, `k` and `v` (`[d, 3d]`); each is split into `heads` heads of
-/// width `d / heads`, attended with `mask`, concatenated, and projected back (`[d, d]`).
+/// One projection makes queries, keys and values (`[d, 2 d_qk + d]`: half-size QK makes
+/// `d_qk = d / 2`); they are split into `heads` heads (query/key width `d_qk / heads`, value
+/// width `d / heads`), attended with the layer's sparse pattern, concatenated and projected
+/// back (`[d, d]`). The scale is `1 / sqrt(d_qk / heads)`.
 #[derive(Clone, Debug)]
 pub struct Attention {
     pub qkv: Linear,
     pub proj: Linear,
     pub heads: usize,
-    pub mask: AttnMask,
+    pub d_qk: usize,
+    pub pattern: LayerPattern,
+}
+
+/// Masks by (pattern, length, device), shared by every layer with the same pattern.
+fn mask_for(pattern: &LayerPattern, n: usize, device: Device) -> Result<AttnMask> {
+    if pattern.factorization == Factorization::Dense {
+        return Ok(AttnMask::Causal);
+    }
+    type Key = (String, usize, Device);
+    static MASKS: OnceLock<Mutex<HashMap<Key, Arc<Tensor>>>> = OnceLock::new();
+    let key = (format!("{pattern:?}"), n, device);
+    let mut cache = MASKS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(t) = cache.get(&key) {
+        return Ok(AttnMask::Bool((**t).clone()));
+    }
+    let (mask, heads) = pattern.mask(n);
+    let shape: Vec<usize> = if heads == 1 { vec![n, n] } else { vec![heads, n, n] };
+    let t = Tensor::from_vec(mask, &shape, device)?;
+    cache.insert(key, Arc::new(t.clone()));
+    Ok(AttnMask::Bool(t))
 }
 
 impl Attention {
     /// `proj_std` is the output projection's initial std (the paper scales it by `1/sqrt(2N)`).
-    pub fn new(spec: &ParamSpec, name: &str, d: usize, heads: usize, mask: AttnMask, proj_std: f64) -> Result<Self> {
+    pub fn new(spec: &ParamSpec, name: &str, d: usize, d_qk: usize, heads: usize, pattern: LayerPattern, proj_std: f64) -> Result<Self> {
         let std = (0.125 / d as f64).sqrt();
         Ok(Attention {
-            qkv: Linear::new(spec, &format!("{name}.qkv"), d, 3 * d, std)?,
+            qkv: Linear::new(spec, &format!("{name}.qkv"), d, 2 * d_qk + d, std)?,
             proj: Linear::new(spec, &format!("{name}.proj"), d, d, proj_std)?,
             heads,
-            mask,
+            d_qk,
+            pattern,
         })
     }
 
     pub fn forward(&self, x: &Var) -> Result<Var> {
         let (b, t, d) = (x.shape()[0], x.shape()[1], x.shape()[2]);
-        let hd = d / self.heads;
-        let qkv = self.qkv.forward(x)?; // [B, T, 3d]
-        // [B, T, d] -> [B, T, H, hd] -> [B, H, T, hd]
-        let head = |i: usize| -> Result<Var> { Ok(qkv.narrow(2, i * d, d)?.contiguous()?.reshape(&[b, t, self.heads, hd])?.permute(&[0, 2, 1, 3])?) };
-        let (q, k, v) = (head(0)?, head(1)?, head(2)?);
-        let o = attention(&q, &k, &v, &self.mask, 1.0 / (hd as f64).sqrt())?; // [B, H, T, hd]
+        let (h, dqk) = (self.heads, self.d_qk);
+        let qkv = self.qkv.forward(x)?; // [B, T, 2 d_qk + d]
+        // [B, T, width] -> [B, T, H, width / H] -> [B, H, T, width / H]
+        let split = |start: usize, width: usize| -> Result<Var> {
+            Ok(qkv.narrow(2, start, width)?.contiguous()?.reshape(&[b, t, h, width / h])?.permute(&[0, 2, 1, 3])?)
+        };
+        let (q, k, v) = (split(0, dqk)?, split(dqk, dqk)?, split(2 * dqk, d)?);
+        let mask = mask_for(&self.pattern, t, x.value().device())?;
+        let o = attention(&q, &k, &v, &mask, 1.0 / ((dqk / h) as f64).sqrt())?; // [B, H, T, d / H]
         let o = o.permute(&[0, 2, 1, 3])?.contiguous()?.reshape(&[b, t, d])?;
         self.proj.forward(&o)
     }
@@ -85,13 +114,18 @@ pub struct Block {
 }
 
 impl Block {
-    /// `n_layers` sets the `1/sqrt(2N)` scaling of the two output projections.
-    pub fn new(spec: &ParamSpec, name: &str, d: usize, heads: usize, ff_mult: usize, n_layers: usize, mask: AttnMask, dropout: f64) -> Result<Self> {
+    /// Block `layer` of `config`; the layer count sets the `1/sqrt(2N)` scaling of the two
+    /// output projections.
+    pub fn new(spec: &ParamSpec, config: &crate::Config, layer: usize) -> Result<Self> {
+        let (d, n_layers, ff_mult) = (config.d_model, config.layers, config.ff_mult);
+        let name = format!("blocks.{layer}");
         let out_std = (0.125 / d as f64).sqrt() / (2.0 * n_layers as f64).sqrt();
         let ff_out_std = (0.125 / (ff_mult * d) as f64).sqrt() / (2.0 * n_layers as f64).sqrt();
+        let pattern = config.pattern.layer(config.integration, layer, config.heads);
+        let dropout = config.dropout;
         Ok(Block {
             ln1: LayerNorm::new(spec, &format!("{name}.ln1"), d)?,
-            attn: Attention::new(spec, &format!("{name}.attn"), d, heads, mask, out_std)?,
+            attn: Attention::new(spec, &format!("{name}.attn"), d, config.d_qk, config.heads, pattern, out_std)?,
             ln2: LayerNorm::new(spec, &format!("{name}.ln2"), d)?,
             ff: FeedForward::new(spec, &format!("{name}.ff"), d, ff_mult, ff_out_std)?,
             dropout,

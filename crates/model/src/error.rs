@@ -9,6 +9,9 @@ pub enum Error {
 
     #[error("model config: {key}: {why}")]
     Config { key: &'static str, why: String },
+
+    #[error("{}: {why}", path.display())]
+    File { path: std::path::PathBuf, why: String },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -16,11 +16,15 @@
 //! ```
 
 pub mod block;
+pub mod config;
 mod error;
+pub mod io;
 pub mod layers;
 pub mod params;
+pub mod pattern;
 pub mod transformer;
 
 pub use error::{Error, Result};
 pub use params::Param;
-pub use transformer::{Config, Transformer};
+pub use config::{Config, Positions};
+pub use transformer::Transformer;

@@ -11,7 +11,7 @@ use tensor::{DType, Device, Tensor};
 /// One forward + backward; returns every parameter gradient (as raw f32) and the peak bytes
 /// of saved tensors during the step.
 fn step(recompute: bool) -> (Vec<(String, Vec<f32>)>, usize) {
-    let config = Config { layers: 4, d_model: 32, heads: 4, n_ctx: 32, stride: 8, dropout: 0.1, recompute, ..Config::tiny() };
+    let config = Config { layers: 4, d_model: 32, d_qk: 16, heads: 4, n_ctx: 32, dropout: 0.1, recompute, ..Config::tiny() };
     let mut model = Transformer::new(config, DType::F32, Device::Cpu).unwrap();
     // The paper zero-initialises the logits, so at step 0 no gradient reaches the blocks;
     // give the head random weights so that every parameter's gradient is exercised.

@@ -10,7 +10,7 @@ use tensor::{DType, Device};
 use trainer::{batches, eval, optim, sample, schedule};
 
 fn main() -> Result<()> {
-    let config = Config { n_ctx: 64, d_model: 64, heads: 4, layers: 2, stride: 8, dropout: 0.0, ..Config::tiny() };
+    let config = Config::tiny();
     let (steps, batch, peak_lr, warmup) = (1000u64, 16usize, 3e-3, 50u64);
     let (train, valid, _) = datasets::embedded::splits();
     let model = Transformer::new(config.clone(), DType::F32, Device::Cpu)?;

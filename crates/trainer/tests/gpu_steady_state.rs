@@ -11,7 +11,7 @@ use trainer::optim::{AdamConfig, AdamW};
 #[ignore = "needs a CUDA GPU"]
 fn steady_state_steps_reserve_no_new_memory() {
     let device = Device::Cuda(0);
-    let config = Config { layers: 4, d_model: 128, heads: 4, n_ctx: 256, stride: 16, dropout: 0.1, ..Config::tiny() };
+    let config = Config { layers: 4, d_model: 128, d_qk: 128, heads: 4, n_ctx: 256, dropout: 0.1, ..Config::tiny() };
     let model = Transformer::new(config, DType::F32, device).unwrap();
     let mut opt = AdamW::new(model.params(), AdamConfig::default()).unwrap();
     let ids: Vec<u8> = (0..8 * 257).map(|i| (i * 31 % 256) as u8).collect();

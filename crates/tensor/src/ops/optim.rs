@@ -67,6 +67,34 @@ impl Tensor {
         Ok(())
     }
 
+    /// Overwrites this tensor's elements with `src`'s (same shape and dtype, any device), in
+    /// place: every handle to this buffer sees the new values. For loading weights.
+    pub fn assign(&self, src: &Tensor) -> Result<()> {
+        const OP: &str = "assign";
+        src.expect_shape(OP, self.shape())?;
+        if src.dtype() != self.dtype() {
+            return Err(Error::DTypeMismatch { op: OP, got: src.dtype(), want: self.dtype() });
+        }
+        if !self.is_contiguous() {
+            return Err(Error::InvalidArgument { op: OP, why: "the destination must be contiguous".into() });
+        }
+        let src = src.to_device(self.device())?.contiguous()?;
+        let (off, n, size) = (self.layout().offset(), self.numel(), self.dtype().size_in_bytes());
+        let (soff, src_guard) = (src.layout().offset(), src.read_storage());
+        let mut dst = self.write_storage();
+        match (&mut *dst, &*src_guard) {
+            (Storage::Cpu(d), Storage::Cpu(s)) => {
+                let bytes = s.as_bytes()[soff * size..(soff + n) * size].to_vec();
+                let mut whole = d.as_bytes().to_vec();
+                whole[off * size..(off + n) * size].copy_from_slice(&bytes);
+                *d = CpuStorage::from_bytes(self.dtype(), &whole);
+            }
+            (Storage::Cuda(d), Storage::Cuda(s)) => d.gpu.copy(&s.buf, soff, &mut d.buf, off, n)?,
+            _ => unreachable!("moved to this device above"),
+        }
+        Ok(())
+    }
+
     /// A 0-d i32 tensor on the tensors' device: 1 if any element of any of `tensors` is inf or
     /// NaN, else 0. On a GPU this queues one small kernel per tensor into one flag and does not
     /// wait: read the flag once per step (dynamic loss scaling skips the step when it is set).

@@ -265,6 +265,26 @@ impl Gpu {
     }
 }
 
+impl Gpu {
+    /// The most bytes of the pool in use at once since the last [`Gpu::reset_peak_used`]:
+    /// the peak device memory of the work in between (synchronise first).
+    pub fn peak_used_bytes(&self) -> Result<u64> {
+        let pool = default_pool(&self.ctx)?;
+        let mut v: u64 = 0;
+        // SAFETY: the attribute is a cuuint64_t, written into `v`.
+        unsafe { sys::cuMemPoolGetAttribute(pool, sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_USED_MEM_HIGH, &mut v as *mut u64 as *mut _) }.result().map_err(cuda_err("pool attribute"))?;
+        Ok(v)
+    }
+
+    /// Restarts the high-water mark of [`Gpu::peak_used_bytes`] at the current use.
+    pub fn reset_peak_used(&self) -> Result<()> {
+        let pool = default_pool(&self.ctx)?;
+        let mut zero: u64 = 0;
+        // SAFETY: resetting the high-water mark takes a zero cuuint64_t.
+        unsafe { sys::cuMemPoolSetAttribute(pool, sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_USED_MEM_HIGH, &mut zero as *mut u64 as *mut _) }.result().map_err(cuda_err("pool attribute"))
+    }
+}
+
 fn default_pool(ctx: &CudaContext) -> Result<sys::CUmemoryPool> {
     let mut pool: sys::CUmemoryPool = std::ptr::null_mut();
     // SAFETY: writes the device's default pool handle.

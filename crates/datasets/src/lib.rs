@@ -27,6 +27,7 @@ pub mod enwik8;
 mod error;
 pub mod images;
 pub mod imagenet;
+pub mod prepare;
 pub mod sequences;
 
 pub use error::{Error, Result};

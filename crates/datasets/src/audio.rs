@@ -51,27 +51,69 @@ fn blackman(t: f64) -> f64 {
     0.42 - 0.5 * x.cos() + 0.08 * (2.0 * x).cos()
 }
 
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
 /// Resamples `x` from `from` Hz to `to` Hz with a windowed-sinc low-pass (see the module doc).
+///
+/// Output `k` sits at input position `p = k * from / to`. Its fractional part takes only
+/// `to / gcd(from, to)` values (40 for 44.1 kHz to 12 kHz), so the filter taps are computed
+/// once per such *phase* and reused: the work per output sample is one dot product.
 pub fn resample(x: &[f32], from: u32, to: u32) -> Vec<f32> {
-    if from == to {
+    if from == to || x.is_empty() {
         return x.to_vec();
     }
+    let g = gcd(from as u64, to as u64);
+    let (up, down) = (to as u64 / g, from as u64 / g); // p = k * down / up
     let ratio = to as f64 / from as f64;
     let f = 0.475 * ratio.min(1.0); // cut-off, cycles per input sample
     let half = (16.0 / (2.0 * f)).ceil(); // window half-width, input samples
+    let tap = |u: f64| -> f64 {
+        let arg = 2.0 * f * u;
+        let sinc = if arg.abs() < 1e-12 { 1.0 } else { (std::f64::consts::PI * arg).sin() / (std::f64::consts::PI * arg) };
+        2.0 * f * sinc * blackman((u / half).clamp(-1.0, 1.0))
+    };
+    // For phase r (p = i0 + r / up), taps at j = i0 + d for d in first..=last.
+    let phases = up.min(1 << 16);
+    let exact = phases == up;
+    let table: Vec<(i64, Vec<f32>)> = if exact {
+        (0..up)
+            .map(|r| {
+                let frac = r as f64 / up as f64;
+                let (first, last) = ((frac - half).ceil() as i64, (frac + half).floor() as i64);
+                (first, (first..=last).map(|d| tap(frac - d as f64) as f32).collect())
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let n_out = (x.len() as f64 * ratio).floor() as usize;
     (0..n_out)
         .map(|k| {
-            let p = k as f64 / ratio;
-            let (lo, hi) = ((p - half).ceil().max(0.0) as usize, ((p + half).floor() as usize).min(x.len() - 1));
-            let mut acc = 0.0;
-            for (j, &xj) in x.iter().enumerate().take(hi + 1).skip(lo) {
-                let u = p - j as f64;
-                let arg = 2.0 * f * u;
-                let sinc = if arg.abs() < 1e-12 { 1.0 } else { (std::f64::consts::PI * arg).sin() / (std::f64::consts::PI * arg) };
-                acc += xj as f64 * 2.0 * f * sinc * blackman(u / half);
+            let num = k as u64 * down;
+            let i0 = (num / up) as i64;
+            if exact {
+                let (first, weights) = &table[(num % up) as usize];
+                let start = i0 + first;
+                let mut acc = 0.0f32;
+                for (t, &w) in weights.iter().enumerate() {
+                    let j = start + t as i64;
+                    if j >= 0 && (j as usize) < x.len() {
+                        acc += x[j as usize] * w;
+                    }
+                }
+                acc
+            } else {
+                // Rates with no small common period: taps computed per sample.
+                let p = num as f64 / up as f64;
+                let (lo, hi) = ((p - half).ceil().max(0.0) as usize, ((p + half).floor() as usize).min(x.len() - 1));
+                (lo..=hi).map(|j| x[j] as f64 * tap(p - j as f64)).sum::<f64>() as f32
             }
-            acc as f32
         })
         .collect()
 }

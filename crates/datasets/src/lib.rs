@@ -28,6 +28,7 @@ mod error;
 pub mod images;
 pub mod imagenet;
 pub mod prepare;
+pub mod render;
 pub mod sequences;
 
 pub use error::{Error, Result};

@@ -175,3 +175,25 @@ pub fn interleave_validation(train: Vec<Vec<u8>>, valid: Vec<Vec<u8>>, period: u
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiles_downsampling_and_validation_interleave() {
+        // A 4x4 image: box-downsampling by 2 averages each 2x2 block.
+        let rgb: Vec<u8> = (0..16u8).flat_map(|p| [p * 10, 0, 255]).collect();
+        let (small, h, w) = box_downsample(&rgb, 4, 4, 2);
+        assert_eq!((h, w), (2, 2));
+        assert_eq!(small[0], ((0 + 10 + 40 + 50) as f64 / 4.0).round() as u8);
+        // 2x2 tiles with stride 2 at factor 1 (4 tiles) and 2 (1 tile); none at 3 or 4.
+        assert_eq!(tiles(&rgb, 4, 4, 2, 2).len(), 5);
+        // Validation examples land exactly where the loaders take them (i mod 3 == 2).
+        let t: Vec<Vec<u8>> = (0..6).map(|i| vec![i]).collect();
+        let v: Vec<Vec<u8>> = (100..110).map(|i| vec![i]).collect();
+        let s = interleave_validation(t, v, 3);
+        let firsts: Vec<u8> = s.iter().map(|x| x[0]).collect();
+        assert_eq!(firsts, vec![0, 1, 100, 2, 3, 101, 4, 5, 102]);
+    }
+}

@@ -1,4 +1,4 @@
-//! `prepare [--data DIR] [--only text|images]`: builds real stand-in corpora from pinned
+//! `prepare [--data DIR] [--only text|images|audio] [--max-works N]`: builds real stand-in corpora from pinned
 //! registry packages, in the official formats, under `DIR` (default `data/`, git-ignored).
 //!
 //! - text: the English Wikipedia XML excerpt in PyPI `gensim==4.4.0` (6,089,746 bytes) as
@@ -8,6 +8,11 @@
 //!   batches (`DIR/cifar10/`) and ImageNet npz batches (`DIR/imagenet64/`). Whole photos are
 //!   held out: chelsea for validation, coffee for test. Photo tiles are labelled 0: they are
 //!   stand-ins for the pixel statistics, not for the classes.
+//!
+//! - audio: classical scores from the corpus of PyPI `music21==10.5.1` exported to MIDI
+//!   (`scripts/corpus_to_midi.py`), rendered on the piano of the General MIDI SoundFont in
+//!   Debian's `timgm6mb-soundfont` with `rustysynth`, low-passed and resampled to 12 kHz and
+//!   mu-law encoded: `DIR/audio/*.ulaw`, split by file by the loader.
 //!
 //! Each file taken from a package is checked against a pinned SHA-256; outputs are written
 //! atomically, and a `MANIFEST.txt` lists their sizes and SHA-256 sums.
@@ -151,14 +156,79 @@ fn npz(tiles: &[Vec<u8>]) -> Result<Vec<u8>> {
     Ok(buf.into_inner())
 }
 
+const MUSIC21: &str = "music21==10.5.1";
+const SOUNDFONT_DEB: &str = "timgm6mb-soundfont";
+const SOUNDFONT_PATH: &str = "usr/share/sounds/sf2/TimGM6mb.sf2";
+const SOUNDFONT_SHA256: &str = "c5378b62028c920cb11e4803327983fee2f2cdff5dc89c708e39da417e51c854";
+const CORPUS_TO_MIDI: &str = include_str!("../../scripts/corpus_to_midi.py");
+
+fn run(cmd: &mut std::process::Command, what: &str) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("running {what}"))?;
+    if !status.success() {
+        bail!("{what} failed ({status})");
+    }
+    Ok(())
+}
+
+/// The SoundFont from Debian's package, fetched with `apt-get download` and unpacked.
+fn soundfont(cache: &Path) -> Result<PathBuf> {
+    let dir = cache.join("soundfont");
+    let sf2 = dir.join(SOUNDFONT_PATH);
+    if !sf2.exists() {
+        std::fs::create_dir_all(&dir)?;
+        let download = |dir: &Path| std::process::Command::new("apt-get").args(["download", "-q", SOUNDFONT_DEB]).current_dir(dir).status();
+        if !download(&dir).is_ok_and(|s| s.success()) {
+            run(std::process::Command::new("apt-get").args(["update", "-qq"]), "apt-get update")?;
+            run(std::process::Command::new("apt-get").args(["download", "-q", SOUNDFONT_DEB]).current_dir(&dir), "apt-get download timgm6mb-soundfont")?;
+        }
+        let deb = std::fs::read_dir(&dir)?.flatten().map(|e| e.path()).find(|p| p.extension().is_some_and(|e| e == "deb")).context("no .deb downloaded")?;
+        run(std::process::Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&dir), "dpkg-deb -x")?;
+    }
+    let got = sha256_hex(&std::fs::read(&sf2).with_context(|| sf2.display().to_string())?);
+    if got != SOUNDFONT_SHA256 {
+        bail!("{}: SHA-256 {got}, pinned {SOUNDFONT_SHA256}", sf2.display());
+    }
+    Ok(sf2)
+}
+
+fn audio(data: &Path, cache: &Path, max_works: usize, out: &mut Out) -> Result<()> {
+    println!("audio: {MUSIC21} corpus -> MIDI -> {SOUNDFONT_DEB} piano -> 12 kHz mu-law");
+    let sf2 = soundfont(cache)?;
+    let python = cache.join("python");
+    if !python.join("music21").exists() {
+        run(std::process::Command::new("python3").args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"]).arg(&python).arg(MUSIC21), "pip install music21")?;
+    }
+    let script = cache.join("corpus_to_midi.py");
+    std::fs::write(&script, CORPUS_TO_MIDI)?;
+    let midi_dir = cache.join("midi");
+    run(std::process::Command::new("python3").arg(&script).arg(&midi_dir).arg(max_works.to_string()).env("PYTHONPATH", &python), "corpus_to_midi.py")?;
+    let font = datasets::render::load_soundfont(&sf2)?;
+    let mut mids: Vec<PathBuf> = std::fs::read_dir(&midi_dir)?.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "mid")).collect();
+    mids.sort();
+    let mut seconds = 0.0;
+    for (k, mid) in mids.iter().enumerate() {
+        let q = datasets::render::midi_to_mulaw(&font, &std::fs::read(mid)?, mid)?;
+        seconds += q.len() as f64 / datasets::audio::SAMPLE_RATE as f64;
+        let name = mid.file_stem().unwrap().to_string_lossy().into_owned();
+        if k == 0 {
+            let preview = data.join("audio-preview.wav");
+            datasets::audio::write_wav16(&preview, &q[..q.len().min(20 * 12_000)])?;
+            println!("  preview {}", preview.display());
+        }
+        out.write(data.join(format!("audio/{name}.ulaw")), &q)?;
+    }
+    println!("  {} pieces, {:.1} minutes of audio", mids.len(), seconds / 60.0);
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let arg = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
     let data = PathBuf::from(arg("--data").unwrap_or_else(|| "data".into()));
     let only = arg("--only");
     if let Some(o) = &only {
-        if o != "text" && o != "images" {
-            bail!("--only takes text or images, not {o:?}");
+        if !["text", "images", "audio"].contains(&o.as_str()) {
+            bail!("--only takes text, images or audio, not {o:?}");
         }
     }
     let cache = data.join("cache");
@@ -169,6 +239,10 @@ fn main() -> Result<()> {
     }
     if only.as_deref().is_none_or(|o| o == "images") {
         images(&data, &cache, &mut out)?;
+    }
+    if only.as_deref().is_none_or(|o| o == "audio") {
+        let max_works = arg("--max-works").map(|v| v.parse()).transpose().context("--max-works takes a number")?.unwrap_or(100);
+        audio(&data, &cache, max_works, &mut out)?;
     }
     let mut manifest = String::from("# written by `prepare`: size in bytes, SHA-256, path\n");
     for (p, n, sha) in &out.files {
@@ -194,6 +268,10 @@ fn main() -> Result<()> {
         };
         grid(&c.test, 1, data.join("cifar10-test-preview.png"))?;
         grid(&i.train, 97, data.join("imagenet64-train-preview.png"))?;
+    }
+    if only.as_deref().is_none_or(|o| o == "audio") {
+        let a = datasets::audio::load(&data.join("audio"))?;
+        println!("check: audio {} / {} / {} bytes", a.train.total_bytes(), a.valid.total_bytes(), a.test.total_bytes());
     }
     println!("prepared in {:.1} s; manifest {}", t0.elapsed().as_secs_f64(), data.join("MANIFEST.txt").display());
     Ok(())

@@ -11,9 +11,12 @@
 //! The binary (`cargo run --release -p trainer`) wires them together.
 
 pub mod batches;
+pub mod checkpoint;
+pub mod config;
 pub mod eval;
 pub mod loss_scale;
 pub mod optim;
+pub mod run;
 pub mod sample;
 pub mod schedule;
 

@@ -1,15 +1,96 @@
-//! `cargo run --release -p trainer`: trains the tiny model on the embedded corpus (the
-//! project's own source code) on the CPU, printing a step log and a generated sample.
-//! The full CLI (configs, checkpoints, resume, GPU) is built on these same pieces.
+//! `cargo run --release -p trainer`: with no arguments, trains the tiny model on the embedded
+//! corpus (the project's own source code) on the CPU, printing a step log and a sample.
+//!
+//! `trainer train --config FILE [--set section.key=value]... [--run DIR] [--resume RUN_DIR]
+//! [--device cpu|cuda[:N]]` trains a configured run (see `configs/`), writing checkpoints to
+//! the run folder; `--resume` continues the same trajectory from the run's newest checkpoint.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
 use autograd::rng;
 use model::{Config, Transformer};
 use std::time::Instant;
 use tensor::{DType, Device};
 use trainer::{batches, eval, optim, sample, schedule};
 
+#[derive(Parser)]
+#[command(name = "trainer", about = "Train Sparse Transformers", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train from a configuration file.
+    Train {
+        #[arg(long)]
+        config: PathBuf,
+        /// Override a configuration value: `--set train.lr=3e-4` (repeatable).
+        #[arg(long = "set")]
+        set: Vec<String>,
+        /// The run folder (checkpoints, logs); default runs/<config name>.
+        #[arg(long)]
+        run: Option<PathBuf>,
+        /// Continue the run in this folder from its newest checkpoint.
+        #[arg(long)]
+        resume: Option<PathBuf>,
+        /// cpu, cuda or cuda:N.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
+    /// (Tests) write checkpoints of a mid-sized model to DIR forever.
+    #[command(hide = true)]
+    CheckpointStress { dir: PathBuf },
+}
+
+fn parse_device(s: &str) -> Result<Device> {
+    Ok(match s {
+        "cpu" => Device::Cpu,
+        "cuda" => Device::Cuda(0),
+        _ => Device::Cuda(s.strip_prefix("cuda:").and_then(|n| n.parse().ok()).with_context(|| format!("--device {s:?}: expected cpu, cuda or cuda:N"))?),
+    })
+}
+
 fn main() -> Result<()> {
+    match Cli::parse().command {
+        None => default_run(),
+        Some(Command::Train { config, set, run, resume, device }) => {
+            let cfg = trainer::config::RunConfig::load(&config, &set)?;
+            let run_dir = resume.clone().or(run).unwrap_or_else(|| PathBuf::from("runs").join(config.file_stem().unwrap_or_default()));
+            let from = match &resume {
+                Some(dir) => Some(trainer::run::latest_checkpoint(dir)?),
+                None => None,
+            };
+            if let Some(f) = &from {
+                println!("resuming from {}", f.display());
+            }
+            println!("{:>7} | {:>7} | {:>6} | {:>8} | {:>9} | {:>9}", "step", "loss", "bpb", "ms", "tok/s", "lr");
+            trainer::run::train(&cfg, &run_dir, from.as_deref(), parse_device(&device)?, None, &mut |l| {
+                println!("{:>7} | {:>7.4} | {:>6.3} | {:>8.1} | {:>9.0} | {:>9.2e}", l.step, l.loss, l.loss / std::f64::consts::LN_2, l.ms, l.tokens_per_s, l.lr);
+            })?;
+            println!("checkpoints in {}", run_dir.join("checkpoints").display());
+            Ok(())
+        }
+        Some(Command::CheckpointStress { dir }) => checkpoint_stress(&dir),
+    }
+}
+
+/// Saves checkpoints of a ~6M-parameter model, step after step, until killed.
+fn checkpoint_stress(dir: &std::path::Path) -> Result<()> {
+    let config = Config { d_model: 256, d_qk: 256, layers: 8, heads: 4, ..Config::tiny() };
+    let model = Transformer::new(config, DType::F32, Device::Cpu)?;
+    let opt = optim::AdamW::new(model.params(), optim::AdamConfig::default())?;
+    for step in 1.. {
+        let state = trainer::checkpoint::TrainerState { step, rng_seed: 1, rng_counter: step, loss_scale: 1.0, best_valid_bpb: None };
+        trainer::checkpoint::save(dir, &model, &opt, &state, "")?;
+        trainer::checkpoint::prune(dir, 2, None)?;
+    }
+    Ok(())
+}
+
+fn default_run() -> Result<()> {
     let config = Config::tiny();
     let (steps, batch, peak_lr, warmup) = (1000u64, 16usize, 3e-3, 50u64);
     let (train, valid, _) = datasets::embedded::splits();

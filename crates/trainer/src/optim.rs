@@ -54,6 +54,31 @@ impl AdamW {
     }
 }
 
+impl AdamW {
+    /// The moment buffers, named `m.<param>` and `v.<param>`, for checkpoints.
+    pub fn state_tensors(&self) -> Vec<(String, Tensor)> {
+        let mut out = Vec::new();
+        for (p, (m, v)) in self.params.iter().zip(&self.moments) {
+            out.push((format!("m.{}", p.name), m.clone()));
+            out.push((format!("v.{}", p.name), v.clone()));
+        }
+        out
+    }
+
+    /// Restores the moments (by name, into the existing buffers) and the step count.
+    pub fn load_state(&mut self, tensors: &std::collections::HashMap<String, Tensor>, step: u64) -> Result<()> {
+        for (p, (m, v)) in self.params.iter().zip(&self.moments) {
+            for (prefix, buf) in [("m", m), ("v", v)] {
+                let name = format!("{prefix}.{}", p.name);
+                let t = tensors.get(&name).ok_or_else(|| crate::Error::Invalid(format!("optimizer state has no {name}")))?;
+                buf.assign(&t.to_dtype(buf.dtype())?)?;
+            }
+        }
+        self.step = step;
+        Ok(())
+    }
+}
+
 /// The global L2 norm of all gradients, `sqrt(sum_p |g_p|^2)`. The per-tensor sums are
 /// accumulated on the gradients' device (in fp32 for half gradients) and read once.
 pub fn global_norm(params: &[Param], grads: &Gradients) -> Result<f64> {

@@ -40,6 +40,17 @@ enum Command {
         #[arg(long, default_value = "cpu")]
         device: String,
     },
+    /// Bits per byte of a checkpoint over a whole split.
+    Eval {
+        /// A checkpoint folder (runs/NAME/checkpoints/step-...), or a run folder (its newest).
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// valid or test.
+        #[arg(long, default_value = "valid")]
+        split: String,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
     /// (Tests) write checkpoints of a mid-sized model to DIR forever.
     #[command(hide = true)]
     CheckpointStress { dir: PathBuf },
@@ -73,6 +84,23 @@ fn main() -> Result<()> {
             println!("checkpoints in {}", run_dir.join("checkpoints").display());
             Ok(())
         }
+        Some(Command::Eval { checkpoint, split, device }) => {
+            let dir = if checkpoint.join("state.toml").exists() { checkpoint } else { trainer::run::latest_checkpoint(&checkpoint)? };
+            let cfg = trainer::config::RunConfig::load(&dir.join("config.toml"), &[])?;
+            let split = match split.as_str() {
+                "valid" => datasets::Split::Valid,
+                "test" => datasets::Split::Test,
+                other => anyhow::bail!("--split {other:?}: expected valid or test"),
+            };
+            let device = parse_device(&device)?;
+            let model = Transformer::new(cfg.model_config(), DType::F32, device)?;
+            model.load(&dir.join("model.safetensors"))?;
+            let data = trainer::eval::open(&cfg, split)?;
+            let t0 = std::time::Instant::now();
+            let bpb = trainer::eval::bits_per_byte(&model, &data, None, device)?;
+            println!("{}: {split:?} bits per byte {bpb:.4} ({:.1} s)", dir.display(), t0.elapsed().as_secs_f64());
+            Ok(())
+        }
         Some(Command::CheckpointStress { dir }) => checkpoint_stress(&dir),
     }
 }
@@ -100,7 +128,7 @@ fn default_run() -> Result<()> {
     println!("tiny model: {} layers, d={}, {} heads, n_ctx={}, {n_params} parameters", config.layers, config.d_model, config.heads, config.n_ctx);
     println!("embedded corpus: {} train / {} valid bytes (this project's own source)", train.len(), valid.len());
     let eval_windows = 64;
-    println!("valid bits/byte at start: {:.3}", eval::bits_per_byte(&model, valid, eval_windows)?);
+    println!("valid bits/byte at start: {:.3}", eval::bits_per_byte_of(&model, valid, eval_windows)?);
 
     let mut opt = optim::AdamW::new(params.clone(), optim::AdamConfig::default())?;
     rng::manual_seed(config.seed);
@@ -121,7 +149,7 @@ fn default_run() -> Result<()> {
         }
     }
     println!("trained {steps} steps in {:.1} s", t_start.elapsed().as_secs_f64());
-    println!("valid bits/byte at end: {:.3}", eval::bits_per_byte(&model, valid, eval_windows)?);
+    println!("valid bits/byte at end: {:.3}", eval::bits_per_byte_of(&model, valid, eval_windows)?);
     let prompt = b"impl Tensor {\n    pub fn ";
     let text = sample::generate(&model, prompt, 200, 0.8, 7)?;
     println!("sample:\n{}{}", String::from_utf8_lossy(prompt), String::from_utf8_lossy(&text));

@@ -89,6 +89,9 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, resume: Option<&Path>, device: Dev
     };
     rng::set_state(state.rng());
     let config_toml = cfg.to_toml();
+    let valid = crate::eval::open(cfg, datasets::Split::Valid)?;
+    let metrics_path = run_dir.join("metrics.jsonl");
+    let mut metrics = std::fs::OpenOptions::new().create(true).append(true).open(&metrics_path).map_err(|e| Error::Invalid(format!("{}: {e}", metrics_path.display())))?;
     let end = stop_at.unwrap_or(t.steps).min(t.steps);
     let mut losses = Vec::new();
     while state.step < end {
@@ -122,7 +125,23 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, resume: Option<&Path>, device: Dev
         let loss = loss_sum / t.accumulate as f64;
         losses.push(loss);
         let ms = t0.elapsed().as_secs_f64() * 1e3;
-        on_step(&StepLog { step: state.step, loss, lr, grad_norm, ms, tokens_per_s: (t.batch * t.accumulate * mc.n_ctx) as f64 / (ms / 1e3) });
+        let log = StepLog { step: state.step, loss, lr, grad_norm, ms, tokens_per_s: (t.batch * t.accumulate * mc.n_ctx) as f64 / (ms / 1e3) };
+        on_step(&log);
+        let mut line = format!(
+            "{{\"step\": {}, \"loss\": {}, \"bpb\": {}, \"lr\": {}, \"grad_norm\": {}, \"ms\": {:.2}, \"tokens_per_s\": {:.0}",
+            log.step, log.loss, log.loss / std::f64::consts::LN_2, log.lr, log.grad_norm, log.ms, log.tokens_per_s
+        );
+        if state.step % t.eval_every == 0 || state.step == t.steps {
+            // Validation runs outside the seed stream, so it never changes the trajectory.
+            let saved = rng::state();
+            let bpb = crate::eval::bits_per_byte(&model, &valid, None, device)?;
+            rng::set_state(saved);
+            line += &format!(", \"valid_bpb\": {bpb}");
+            state.best_valid_bpb = Some(state.best_valid_bpb.map_or(bpb, |b: f64| b.min(bpb)));
+        }
+        line += "}\n";
+        use std::io::Write;
+        metrics.write_all(line.as_bytes()).map_err(|e| Error::Invalid(format!("{}: {e}", metrics_path.display())))?;
         if state.step % t.checkpoint_every == 0 || state.step == end {
             let st = rng::state();
             (state.rng_seed, state.rng_counter) = (st.seed, st.counter);

@@ -77,10 +77,19 @@ fn main() -> Result<()> {
             if let Some(f) = &from {
                 println!("resuming from {}", f.display());
             }
+            let device = parse_device(&device)?;
+            if let Device::Cuda(i) = device {
+                kernels::cuda::Gpu::get(i)?.reset_peak_used()?;
+            }
             println!("{:>7} | {:>7} | {:>6} | {:>8} | {:>9} | {:>9}", "step", "loss", "bpb", "ms", "tok/s", "lr");
-            trainer::run::train(&cfg, &run_dir, from.as_deref(), parse_device(&device)?, None, &mut |l| {
+            trainer::run::train(&cfg, &run_dir, from.as_deref(), device, None, &mut |l| {
                 println!("{:>7} | {:>7.4} | {:>6.3} | {:>8.1} | {:>9.0} | {:>9.2e}", l.step, l.loss, l.loss / std::f64::consts::LN_2, l.ms, l.tokens_per_s, l.lr);
             })?;
+            if let Device::Cuda(i) = device {
+                let gpu = kernels::cuda::Gpu::get(i)?;
+                gpu.synchronize()?;
+                println!("peak device memory {:.2} GiB on {}", gpu.peak_used_bytes()? as f64 / (1u64 << 30) as f64, gpu.name);
+            }
             println!("checkpoints in {}", run_dir.join("checkpoints").display());
             Ok(())
         }

@@ -83,6 +83,24 @@ pub fn list(run: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// Records `dir` as the run's best checkpoint (lowest validation bits per byte) in
+/// `checkpoints/best`, written atomically.
+pub fn set_best(run: &Path, dir: &Path) -> Result<()> {
+    let root = run.join("checkpoints");
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = root.join(".best.partial");
+    std::fs::write(&tmp, name).map_err(io(&tmp))?;
+    std::fs::rename(&tmp, root.join("best")).map_err(io(&root))
+}
+
+/// The run's best checkpoint, if one was recorded and still exists.
+pub fn best(run: &Path) -> Option<PathBuf> {
+    let root = run.join("checkpoints");
+    let name = std::fs::read_to_string(root.join("best")).ok()?;
+    let dir = root.join(name.trim());
+    dir.join("state.toml").exists().then_some(dir)
+}
+
 /// Removes all but the last `keep` checkpoints and `best` (if given).
 pub fn prune(run: &Path, keep: usize, best: Option<&Path>) -> Result<()> {
     let all = list(run);

@@ -27,8 +27,13 @@ pub fn open(cfg: &RunConfig, split: Split) -> Result<EvalData> {
     let pick = |t: datasets::enwik8::Text| t.split(split).clone();
     Ok(match cfg.data.kind.as_str() {
         "embedded" => {
-            let (_, v, t) = datasets::embedded::splits();
-            EvalData::Streams(vec![ByteStream::from_vec(if split == Split::Test { t } else { v }.to_vec())])
+            let (train, valid, test) = datasets::embedded::splits();
+            let bytes = match split {
+                Split::Train => train,
+                Split::Valid => valid,
+                Split::Test => test,
+            };
+            EvalData::Streams(vec![ByteStream::from_vec(bytes.to_vec())])
         }
         "enwik8" => EvalData::Streams(vec![pick(datasets::enwik8::load(&path).map_err(e)?)]),
         "cifar10" | "imagenet64" => {

@@ -51,6 +51,14 @@ enum Command {
         #[arg(long, default_value = "cpu")]
         device: String,
     },
+    /// Check a configured dataset before a long run: open every split, report its size and
+    /// draw one training batch.
+    CheckData {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long = "set")]
+        set: Vec<String>,
+    },
     /// (Tests) write checkpoints of a mid-sized model to DIR forever.
     #[command(hide = true)]
     CheckpointStress { dir: PathBuf },
@@ -108,6 +116,22 @@ fn main() -> Result<()> {
             let t0 = std::time::Instant::now();
             let bpb = trainer::eval::bits_per_byte(&model, &data, None, device)?;
             println!("{}: {split:?} bits per byte {bpb:.4} ({:.1} s)", dir.display(), t0.elapsed().as_secs_f64());
+            Ok(())
+        }
+        Some(Command::CheckData { config, set }) => {
+            let cfg = trainer::config::RunConfig::load(&config, &set)?;
+            let n = cfg.model_config().n_ctx;
+            for split in [datasets::Split::Train, datasets::Split::Valid, datasets::Split::Test] {
+                match trainer::eval::open(&cfg, split)? {
+                    trainer::eval::EvalData::Streams(s) => {
+                        let bytes: usize = s.iter().map(|x| x.len()).sum();
+                        println!("{split:?}: {} stream(s), {bytes} bytes, {} windows of {}", s.len(), s.iter().map(|x| x.eval_windows(n + 1).count()).sum::<usize>(), n + 1);
+                    }
+                    trainer::eval::EvalData::Images(i) => println!("{split:?}: {} images of {}x{}", i.len(), i.height, i.width),
+                }
+            }
+            let batch = trainer::run::open_training_data(&cfg)?.batch(cfg.train.batch, n, cfg.train.seed, 0, Device::Cpu)?;
+            println!("a training batch: {:?} bytes; data OK", batch.shape());
             Ok(())
         }
         Some(Command::CheckpointStress { dir }) => checkpoint_stress(&dir),

@@ -131,22 +131,29 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, resume: Option<&Path>, device: Dev
             "{{\"step\": {}, \"loss\": {}, \"bpb\": {}, \"lr\": {}, \"grad_norm\": {}, \"ms\": {:.2}, \"tokens_per_s\": {:.0}",
             log.step, log.loss, log.loss / std::f64::consts::LN_2, log.lr, log.grad_norm, log.ms, log.tokens_per_s
         );
+        let mut improved = false;
         if state.step % t.eval_every == 0 || state.step == t.steps {
             // Validation runs outside the seed stream, so it never changes the trajectory.
             let saved = rng::state();
             let bpb = crate::eval::bits_per_byte(&model, &valid, None, device)?;
             rng::set_state(saved);
             line += &format!(", \"valid_bpb\": {bpb}");
-            state.best_valid_bpb = Some(state.best_valid_bpb.map_or(bpb, |b: f64| b.min(bpb)));
+            improved = state.best_valid_bpb.is_none_or(|b| bpb < b);
+            if improved {
+                state.best_valid_bpb = Some(bpb);
+            }
         }
         line += "}\n";
         use std::io::Write;
         metrics.write_all(line.as_bytes()).map_err(|e| Error::Invalid(format!("{}: {e}", metrics_path.display())))?;
-        if state.step % t.checkpoint_every == 0 || state.step == end {
+        if improved || state.step % t.checkpoint_every == 0 || state.step == end {
             let st = rng::state();
             (state.rng_seed, state.rng_counter) = (st.seed, st.counter);
-            checkpoint::save(run_dir, &model, &opt, &state, &config_toml)?;
-            checkpoint::prune(run_dir, t.keep, None)?;
+            let dir = checkpoint::save(run_dir, &model, &opt, &state, &config_toml)?;
+            if improved {
+                checkpoint::set_best(run_dir, &dir)?;
+            }
+            checkpoint::prune(run_dir, t.keep, checkpoint::best(run_dir).as_deref())?;
         }
     }
     Ok(losses)

@@ -39,6 +39,8 @@ fn resumed_run_equals_uninterrupted_run_bit_for_bit() {
     let second = trainer::run::train(&cfg, &dir, Some(&ckpt), Device::Cpu, None, &mut |_| {}).unwrap();
     let resumed: Vec<f64> = first.into_iter().chain(second).collect();
     assert_eq!(whole.len(), 12);
+    // The final evaluation (step 12) was the best, and is recorded and kept.
+    assert!(trainer::checkpoint::best(&dir).is_some_and(|b| b.ends_with(trainer::checkpoint::name(12))));
     let same = whole.iter().zip(&resumed).all(|(a, b)| a.to_bits() == b.to_bits());
     assert!(same, "uninterrupted {whole:?}\nresumed      {resumed:?}");
 }

@@ -6,8 +6,19 @@ use datasets::audio::{mulaw_decode, SAMPLE_RATE};
 use datasets::render::{load_soundfont, midi_to_mulaw, scale_midi};
 use std::path::{Path, PathBuf};
 
+/// `$ST_SOUNDFONT`, else Debian's installed location, else where `.ci/run` or `prepare` unpack it.
 fn soundfont() -> PathBuf {
-    std::env::var("ST_SOUNDFONT").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from("/usr/share/sounds/sf2/TimGM6mb.sf2"))
+    if let Ok(p) = std::env::var("ST_SOUNDFONT") {
+        return PathBuf::from(p);
+    }
+    let inner = "usr/share/sounds/sf2/TimGM6mb.sf2";
+    let home = std::env::var("HOME").unwrap_or_default();
+    let candidates = [
+        PathBuf::from("/").join(inner),
+        PathBuf::from(&home).join(".cache/sparse-transformer/soundfont").join(inner),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/cache/soundfont").join(inner),
+    ];
+    candidates.iter().find(|p| p.exists()).cloned().unwrap_or_else(|| candidates[0].clone())
 }
 
 /// Energy of `x` between `lo` and `hi` Hz over all energy (DC excluded), by a direct DFT of
@@ -37,7 +48,7 @@ fn band_fraction(x: &[f32], lo: f64, hi: f64) -> f64 {
 #[test]
 fn a_rendered_piano_clip_is_neither_silent_nor_clipped_and_sits_in_the_piano_range() {
     let sf2 = soundfont();
-    assert!(sf2.exists(), "SoundFont not found at {} (set ST_SOUNDFONT; .ci/run fetches Debian's timgm6mb-soundfont)", sf2.display());
+    assert!(sf2.exists(), "SoundFont not found at {} (install Debian's timgm6mb-soundfont, run .ci/run or prepare once, or set ST_SOUNDFONT)", sf2.display());
     let font = load_soundfont(&sf2).unwrap();
     // C major scale from middle C, two octaves, eighth notes.
     let notes: Vec<u8> = [0, 2, 4, 5, 7, 9, 11, 12, 14, 16, 17, 19, 21, 23, 24].iter().map(|d| 60 + d).collect();

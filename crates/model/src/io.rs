@@ -17,7 +17,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
-use tensor::{CpuStorage, DType, Device, Tensor};
+use tensor::{CpuStorage, DType, Tensor};
 
 fn file_err(path: &Path, why: impl std::fmt::Display) -> Error {
     Error::File { path: path.to_path_buf(), why: why.to_string() }
@@ -51,9 +51,7 @@ pub fn save_tensors(path: &Path, tensors: &[(String, Tensor)], metadata: HashMap
     let host: Vec<(String, DType, Vec<usize>, Vec<u8>)> = tensors
         .iter()
         .map(|(name, t)| {
-            let c = t.to_device(Device::Cpu)?.contiguous()?;
-            let bytes = CpuStorage::from_f64(c.dtype(), c.to_vec_f64()?.into_iter()).as_bytes().to_vec();
-            Ok((name.clone(), c.dtype(), c.shape().to_vec(), bytes))
+            Ok((name.clone(), t.dtype(), t.shape().to_vec(), t.to_bytes()?))
         })
         .collect::<Result<_>>()?;
     let views = host

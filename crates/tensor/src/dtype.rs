@@ -19,12 +19,7 @@ pub enum DType {
 
 impl DType {
     pub fn size_in_bytes(self) -> usize {
-        match self {
-            DType::F64 => 8,
-            DType::F32 | DType::I32 => 4,
-            DType::BF16 | DType::F16 => 2,
-            DType::U8 => 1,
-        }
+        crate::cuda::elem_of(self).size()
     }
 
     pub fn is_float(self) -> bool {

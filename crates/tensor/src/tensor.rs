@@ -249,17 +249,24 @@ impl Tensor {
         Self::from_cpu_storage(out, self.shape())
     }
 
+    /// The elements in row-major order as raw bytes (native endianness), from any device.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let c = self.contiguous()?;
+        let (off, n, size) = (c.layout.offset(), c.numel(), self.dtype.size_in_bytes());
+        let guard = c.read_storage();
+        let bytes = match &*guard {
+            Storage::Cpu(s) => s.as_bytes()[off * size..(off + n) * size].to_vec(),
+            Storage::Cuda(cs) => download(cs, off, n)?.as_bytes().to_vec(),
+        };
+        Ok(bytes)
+    }
+
     /// Copies to `device` (a no-op handle clone when already there).
     pub fn to_device(&self, device: Device) -> Result<Self> {
         if device == self.device {
             return Ok(self.clone());
         }
-        let c = self.contiguous()?;
-        let (off, n) = (c.layout.offset(), c.numel());
-        let host = match &*c.read_storage() {
-            Storage::Cpu(s) => CpuStorage::from_bytes(self.dtype, &s.as_bytes()[off * self.dtype.size_in_bytes()..(off + n) * self.dtype.size_in_bytes()]),
-            Storage::Cuda(cs) => download(cs, off, n)?,
-        };
+        let host = CpuStorage::from_bytes(self.dtype, &self.to_bytes()?);
         match device {
             Device::Cpu => Self::from_cpu_storage(host, self.shape()),
             Device::Cuda(_) => {

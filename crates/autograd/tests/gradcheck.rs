@@ -182,3 +182,15 @@ fn the_check_catches_a_wrong_backward() {
     let err = check("wrong", &[randn(&[3], 38)], wrong, Tolerance::default()).unwrap_err().to_string();
     assert!(err.contains("gradient check of `wrong` failed"), "{err}");
 }
+
+/// A cast to bf16 and back: the gradient reaches the fp32 input in fp32.
+#[test]
+fn casts_pass_the_gradient_back_in_the_input_dtype() {
+    let x = Var::leaf(Tensor::from_vec(vec![1.5f32, -2.0, 3.25], &[3], Device::Cpu).unwrap());
+    let y = x.to_dtype(DType::BF16).unwrap().square().unwrap().sum_all().unwrap();
+    assert_eq!(y.value().dtype(), DType::BF16);
+    let g = y.backward().unwrap();
+    let gx = g.get(&x).unwrap();
+    assert_eq!(gx.dtype(), DType::F32);
+    assert_eq!(gx.to_vec::<f32>().unwrap(), vec![3.0, -4.0, 6.5]);
+}

@@ -206,6 +206,22 @@ impl Config {
     }
 
     /// The number of parameters, from the shapes alone (no allocation).
+    /// Model FLOPs of training per token (forward + backward = 3 x forward), the numerator
+    /// of MFU: `2` per multiply-add of every weight matrix, plus attention's `Q K^T` and
+    /// `P V` over only the keys the pattern lets each query see, averaged over the context.
+    /// Recomputation's extra forward is not counted (it is not useful work).
+    pub fn train_flops_per_token(&self) -> f64 {
+        let (d, n) = (self.d_model, self.n_ctx);
+        let weights = d * (2 * self.d_qk + d) + d * d + 2 * self.ff_mult * d * d;
+        let mut forward = 2.0 * (self.layers * weights + d * self.vocab) as f64;
+        let (dqk_head, dv_head) = ((self.d_qk / self.heads) as f64, (d / self.heads) as f64);
+        for layer in 0..self.layers {
+            let keys: usize = self.pattern.layer(self.integration, layer, self.heads).connections(n).iter().sum();
+            forward += 2.0 * (dqk_head + dv_head) * keys as f64 / n as f64;
+        }
+        3.0 * forward
+    }
+
     pub fn param_count(&self) -> usize {
         let d = self.d_model;
         let qkv = d * (2 * self.d_qk + d) + 2 * self.d_qk + d;

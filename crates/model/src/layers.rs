@@ -21,8 +21,11 @@ impl Linear {
         })
     }
 
+    /// The parameters are cast to `x`'s dtype first (mixed precision: fp32 masters, bf16
+    /// products); the cast's backward brings their gradients back to fp32.
     pub fn forward(&self, x: &Var) -> Result<Var> {
-        Ok(x.linear(&self.weight.var, &self.bias.var)?)
+        let dt = x.value().dtype();
+        Ok(x.linear(&self.weight.var.to_dtype(dt)?, &self.bias.var.to_dtype(dt)?)?)
     }
 
     pub fn params(&self) -> Vec<Param> {
@@ -47,8 +50,10 @@ impl LayerNorm {
         })
     }
 
+    /// Gain and shift cast to `x`'s dtype, as in [`Linear::forward`]; statistics are fp32.
     pub fn forward(&self, x: &Var) -> Result<Var> {
-        Ok(x.layer_norm(&self.gamma.var, &self.beta.var, self.eps)?)
+        let dt = x.value().dtype();
+        Ok(x.layer_norm(&self.gamma.var.to_dtype(dt)?, &self.beta.var.to_dtype(dt)?, self.eps)?)
     }
 
     pub fn params(&self) -> Vec<Param> {
@@ -67,9 +72,10 @@ impl Embedding {
         Ok(Embedding { table: spec.make(&format!("{name}.table"), &[rows, dim], Init::Normal(std))? })
     }
 
-    /// `ids` of any integer shape -> `ids.shape() + [dim]`.
-    pub fn forward(&self, ids: &Tensor) -> Result<Var> {
-        Ok(self.table.var.embedding(ids)?)
+    /// `ids` of any integer shape -> `ids.shape() + [dim]`, in `dtype` (the rows are
+    /// gathered from the table in its own dtype, then cast).
+    pub fn forward(&self, ids: &Tensor, dtype: tensor::DType) -> Result<Var> {
+        Ok(self.table.var.embedding(ids)?.to_dtype(dtype)?)
     }
 
     pub fn params(&self) -> Vec<Param> {

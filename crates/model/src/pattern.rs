@@ -87,6 +87,28 @@ impl Factorization {
         }
     }
 
+    /// How many keys query `i` of head `head` sees through `part`: `|{j : allows(part, head,
+    /// i, j)}|` in closed form (O(1), so counting a 10^6-long sequence is instant).
+    pub fn keys_of(&self, part: Part, head: usize, i: usize) -> usize {
+        let (local, summary, both) = match *self {
+            Factorization::Dense => return i + 1,
+            // The two sets share only j = i.
+            Factorization::Strided { stride: l } => ((i + 1).min(l), i / l + 1, 1),
+            Factorization::Fixed { block: l, summary: c } => {
+                // Summary columns r in [lo, hi) of every block; the own block up to i % l.
+                let s = head % (l / c).max(1);
+                let (lo, hi) = (l.saturating_sub(c * (s + 1)), l - (c * s).min(l));
+                let own = (i % l + 1).min(hi).saturating_sub(lo);
+                (i % l + 1, (i / l) * (hi - lo) + own, own)
+            }
+        };
+        match part {
+            Part::Local => local,
+            Part::Summary => summary,
+            Part::Union => local + summary - both,
+        }
+    }
+
     /// The part every head of residual block `layer` uses under `integration`.
     pub fn layer(&self, integration: Integration, layer: usize, heads: usize) -> LayerPattern {
         let part = |h: usize| match integration {
@@ -141,7 +163,7 @@ impl LayerPattern {
     /// Keys per query summed over all queries of a length-`n` sequence, per head: the work a
     /// kernel that skips everything outside the pattern does.
     pub fn connections(&self, n: usize) -> Vec<usize> {
-        (0..self.heads.len()).map(|h| (0..n).map(|i| (0..=i).filter(|&j| self.factorization.allows(self.heads[h], h, i, j)).count()).sum()).collect()
+        (0..self.heads.len()).map(|h| (0..n).map(|i| self.factorization.keys_of(self.heads[h], h, i)).sum()).collect()
     }
 }
 
@@ -226,6 +248,7 @@ mod tests {
                         for i in 0..40 {
                             let got: Vec<usize> = (0..=i).filter(|&j| f.allows(part, head, i, j)).collect();
                             assert_eq!(got, brute_force(f, part, head, heads, i), "{f} {part:?} head {head}/{heads} query {i}");
+                            assert_eq!(f.keys_of(part, head, i), got.len(), "keys_of: {f} {part:?} head {head} query {i}");
                         }
                     }
                 }

@@ -22,7 +22,11 @@ pub struct Transformer {
     pub head: Linear,
     /// For each position table, the index of every position, `[1, n_ctx]` i32, made once on
     /// the model's device (so a forward pass copies nothing from the host).
-    pos_ids: Vec<Tensor>,
+    pub(crate) pos_ids: Vec<Tensor>,
+    /// The dtype of activations and products. Parameters stay in their own dtype (the
+    /// masters, usually fp32) and are cast as they are used; logits come back in fp32.
+    /// bf16 or f16 here is mixed-precision training.
+    pub compute_dtype: DType,
 }
 
 impl Transformer {
@@ -51,6 +55,7 @@ impl Transformer {
             ln_f: LayerNorm::new(&spec, "ln_f", d)?,
             head: Linear::new(&spec, "head", d, c.vocab, 0.0)?,
             config,
+            compute_dtype: dtype,
         })
     }
 
@@ -75,7 +80,17 @@ impl Transformer {
         }
     }
 
-    /// `ids: [B, T]` (u8 or i32) -> logits `[B, T, vocab]`.
+    /// Computes in `dtype` from now on (see [`Transformer::compute_dtype`]).
+    pub fn set_compute_dtype(&mut self, dtype: DType) {
+        self.compute_dtype = dtype;
+    }
+
+    /// The dtype of the parameters (the masters).
+    pub fn param_dtype(&self) -> DType {
+        self.tokens.table.var.value().dtype()
+    }
+
+    /// `ids: [B, T]` (u8 or i32) -> logits `[B, T, vocab]`, in the parameters' dtype.
     pub fn forward(&self, ids: &Tensor) -> Result<Var> {
         let &[b, t] = ids.shape() else {
             return Err(Error::Tensor(tensor::Error::BadShape { op: "Transformer::forward", shape: ids.shape().to_vec(), why: "ids must be [batch, time]".into() }));
@@ -83,9 +98,10 @@ impl Transformer {
         if t > self.config.n_ctx {
             return Err(Error::Config { key: "n_ctx", why: format!("sequence of {t} is longer than the context {}", self.config.n_ctx) });
         }
-        let mut h = self.tokens.forward(ids)?; // [B, T, d]
+        let dt = self.compute_dtype;
+        let mut h = self.tokens.forward(ids, dt)?; // [B, T, d]
         for (table, ids) in self.positions.iter().zip(&self.pos_ids) {
-            h = h.add(&table.forward(&ids.narrow(1, 0, t)?)?)?; // + [1, T, d]
+            h = h.add(&table.forward(&ids.narrow(1, 0, t)?, dt)?)?; // + [1, T, d]
         }
         for block in &self.blocks {
             h = if self.config.recompute {
@@ -95,7 +111,8 @@ impl Transformer {
                 block.forward(&h)?
             };
         }
-        let logits = self.head.forward(&self.ln_f.forward(&h)?)?;
+        // The softmax and the loss see fp32 logits, whatever the compute dtype.
+        let logits = self.head.forward(&self.ln_f.forward(&h)?)?.to_dtype(self.param_dtype())?;
         debug_assert_eq!(logits.shape(), &[b, t, self.config.vocab]);
         Ok(logits)
     }

@@ -100,6 +100,18 @@ impl CpuStorage {
         }
     }
 
+    /// The elements as raw bytes, writable in place.
+    pub fn as_bytes_mut(&mut self) -> &mut [u8] {
+        match self {
+            CpuStorage::F64(v) => bytemuck::cast_slice_mut(v),
+            CpuStorage::F32(v) => bytemuck::cast_slice_mut(v),
+            CpuStorage::BF16(v) => bytemuck::cast_slice_mut(v),
+            CpuStorage::F16(v) => bytemuck::cast_slice_mut(v),
+            CpuStorage::I32(v) => bytemuck::cast_slice_mut(v),
+            CpuStorage::U8(v) => v,
+        }
+    }
+
     /// A buffer of `dtype` from raw bytes (as produced by [`CpuStorage::as_bytes`]).
     pub fn from_bytes(dtype: DType, bytes: &[u8]) -> Self {
         fn cast<T: bytemuck::Pod>(b: &[u8]) -> Vec<T> {

@@ -47,4 +47,16 @@ impl Var {
         let y = self.value.contiguous()?;
         Ok(record1("contiguous", &[self], y, vec![], |g, _, _| Ok(vec![Some(g)])))
     }
+
+    /// A copy in another dtype (mixed precision: fp32 parameters cast to bf16 for the
+    /// forward pass). The gradient is cast back, so a parameter's gradient arrives in the
+    /// parameter's own dtype. Casting to the same dtype records nothing.
+    pub fn to_dtype(&self, dtype: tensor::DType) -> Result<Var> {
+        if self.value.dtype() == dtype {
+            return Ok(self.clone());
+        }
+        let y = self.value.to_dtype(dtype)?;
+        let input_dtype = self.value.dtype();
+        Ok(record1("to_dtype", &[self], y, vec![], move |g, _, _| Ok(vec![Some(g.to_dtype(input_dtype)?)])))
+    }
 }

@@ -83,12 +83,7 @@ impl Tensor {
         let (soff, src_guard) = (src.layout().offset(), src.read_storage());
         let mut dst = self.write_storage();
         match (&mut *dst, &*src_guard) {
-            (Storage::Cpu(d), Storage::Cpu(s)) => {
-                let bytes = s.as_bytes()[soff * size..(soff + n) * size].to_vec();
-                let mut whole = d.as_bytes().to_vec();
-                whole[off * size..(off + n) * size].copy_from_slice(&bytes);
-                *d = CpuStorage::from_bytes(self.dtype(), &whole);
-            }
+            (Storage::Cpu(d), Storage::Cpu(s)) => d.as_bytes_mut()[off * size..(off + n) * size].copy_from_slice(&s.as_bytes()[soff * size..(soff + n) * size]),
             (Storage::Cuda(d), Storage::Cuda(s)) => d.gpu.copy(&s.buf, soff, &mut d.buf, off, n)?,
             _ => unreachable!("moved to this device above"),
         }

@@ -24,10 +24,21 @@ pub struct TrainerState {
     pub rng_seed: u64,
     pub rng_counter: u64,
     pub loss_scale: f64,
+    /// Clean steps since the loss scale last changed (fp16).
+    #[serde(default)]
+    pub loss_scale_good_steps: u64,
+    /// Steps skipped because a gradient overflowed.
+    #[serde(default)]
+    pub skipped_steps: u64,
     pub best_valid_bpb: Option<f64>,
 }
 
 impl TrainerState {
+    /// The state of a run that has not started.
+    pub fn fresh(seed: u64, loss_scale: f64) -> Self {
+        TrainerState { step: 0, rng_seed: seed, rng_counter: 0, loss_scale, loss_scale_good_steps: 0, skipped_steps: 0, best_valid_bpb: None }
+    }
+
     pub fn rng(&self) -> RngState {
         RngState { seed: self.rng_seed, counter: self.rng_counter }
     }

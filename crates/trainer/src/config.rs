@@ -64,6 +64,36 @@ pub struct TrainSection {
     /// Checkpoints kept besides the best one.
     #[serde(default = "defaults::keep")]
     pub keep: usize,
+    /// fp32, or mixed precision: bf16 or fp16 activations and products with fp32 master
+    /// weights, Adam moments and statistics (fp16 with dynamic loss scaling).
+    #[serde(default)]
+    pub precision: Precision,
+    /// The starting loss scale of fp16 training (then adjusted dynamically).
+    #[serde(default = "defaults::loss_scale")]
+    pub loss_scale: f64,
+    /// Print a step line every `log_every` steps (the progress bar updates every step).
+    #[serde(default = "defaults::log_every")]
+    pub log_every: u64,
+}
+
+/// The dtype of activations and products in training.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    Fp32,
+    Bf16,
+    Fp16,
+}
+
+impl Precision {
+    pub fn dtype(self) -> tensor::DType {
+        match self {
+            Precision::Fp32 => tensor::DType::F32,
+            Precision::Bf16 => tensor::DType::BF16,
+            Precision::Fp16 => tensor::DType::F16,
+        }
+    }
 }
 
 mod defaults {
@@ -90,6 +120,12 @@ mod defaults {
     }
     pub fn keep() -> usize {
         3
+    }
+    pub fn loss_scale() -> f64 {
+        65536.0
+    }
+    pub fn log_every() -> u64 {
+        10
     }
 }
 
@@ -129,6 +165,13 @@ impl RunConfig {
         let config: RunConfig = toml::from_str(&text).map_err(|e: toml::de::Error| invalid(e.to_string().trim_end().to_string()))?;
         config.validate(file)?;
         Ok(config)
+    }
+
+    /// Reads the resolved configuration saved with a checkpoint. Only its syntax is checked:
+    /// the data need not be where it was during training (sampling needs none).
+    pub fn load_saved(file: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|e| ConfigError::Invalid { file: file.to_path_buf(), why: format!("cannot read: {e}") })?;
+        toml::from_str(&text).map_err(|e: toml::de::Error| ConfigError::Invalid { file: file.to_path_buf(), why: e.to_string().trim_end().to_string() })
     }
 
     /// Reads and parses a config file.

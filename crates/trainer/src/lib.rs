@@ -16,6 +16,7 @@ pub mod config;
 pub mod eval;
 pub mod loss_scale;
 pub mod optim;
+pub mod plot;
 pub mod run;
 pub mod sample;
 pub mod schedule;

@@ -99,17 +99,24 @@ pub fn global_norm(params: &[Param], grads: &Gradients) -> Result<f64> {
     })
 }
 
+/// Multiplies every gradient by `factor` (1 does nothing).
+pub fn scale_grads(params: &[Param], grads: &mut Gradients, factor: f64) -> Result<()> {
+    if factor != 1.0 {
+        for p in params {
+            if let Some(g) = grads.remove(&p.var) {
+                grads.insert(&p.var, g.scale(factor)?);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Scales the gradients so their global norm is at most `max_norm` (the paper: 1.0).
 /// Returns the norm before clipping.
 pub fn clip_grad_norm(params: &[Param], grads: &mut Gradients, max_norm: f64) -> Result<f64> {
     let norm = global_norm(params, grads)?;
     if norm > max_norm {
-        let s = max_norm / (norm + 1e-6);
-        for p in params {
-            if let Some(g) = grads.remove(&p.var) {
-                grads.insert(&p.var, g.scale(s)?);
-            }
-        }
+        scale_grads(params, grads, max_norm / (norm + 1e-6))?;
     }
     Ok(norm)
 }

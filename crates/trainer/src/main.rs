@@ -211,10 +211,18 @@ fn train(cfg: &RunConfig, run_dir: &Path, resume: bool, device: Device) -> Resul
     if let Some(f) = &from {
         println!("resuming from {}", f.display());
     }
+    // A second Ctrl-C quits at once. Copies of one signal (a process-group kill delivers the
+    // same SIGINT twice) arrive within microseconds, so only one a second or more after the
+    // first counts as a second request.
+    static FIRST: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
     ctrlc::set_handler(|| {
+        let first = *FIRST.get_or_init(std::time::Instant::now);
         if trainer::run::INTERRUPT.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            eprintln!("\ninterrupted twice: quitting without a checkpoint");
-            std::process::exit(130);
+            if first.elapsed().as_secs_f64() >= 1.0 {
+                eprintln!("\ninterrupted twice: quitting without a checkpoint");
+                std::process::exit(130);
+            }
+            return;
         }
         eprintln!("\ninterrupt: finishing this step and writing a checkpoint (Ctrl-C again to quit now)");
     })

@@ -174,7 +174,7 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, resume: Option<&Path>, device: Dev
     let mut metrics = std::fs::OpenOptions::new().create(true).append(true).open(&metrics_path).map_err(|e| Error::Invalid(format!("{}: {e}", metrics_path.display())))?;
     let flops_per_token = mc.train_flops_per_token();
     let peak = peak_flops(device, t.precision.dtype());
-    let title = format!("{} on {} ({} parameters)", cfg.model.preset, cfg.data.kind, mc.param_count());
+    let title = format!("{} model ({:.1}M parameters) on {} data", cfg.model.preset, mc.param_count() as f64 / 1e6, cfg.data.kind);
     let end = stop_at.unwrap_or(t.steps).min(t.steps);
     if state.step == 0 {
         // Where the run starts from: the untrained model's validation score.

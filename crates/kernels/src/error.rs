@@ -13,6 +13,9 @@ pub enum Error {
 
     #[error("NVRTC could not compile {file} ({options}):\n{log}")]
     Compile { file: String, options: String, log: String },
+
+    #[error("{0}")]
+    Launch(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

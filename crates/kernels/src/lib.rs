@@ -39,6 +39,7 @@ pub mod matmul;
 pub mod philox;
 pub mod reduce;
 pub mod softmax;
+pub mod sparse_attention;
 pub mod unary;
 
 pub use error::{Error, Result};

@@ -4,13 +4,15 @@ use crate::layers::{LayerNorm, Linear};
 use crate::params::{Param, ParamSpec};
 use crate::pattern::{Factorization, LayerPattern};
 use crate::Result;
-use autograd::ops::attention::attention;
+use autograd::ops::attention::{attention, sparse_attention};
 use autograd::Var;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use tensor::{AttnMask, Device, Tensor};
+use tensor::{AttnMask, DType, Device, Tensor};
 
-/// Multi-head self-attention on the reference path: `x: [B, T, d] -> [B, T, d]`.
+/// Multi-head self-attention: `x: [B, T, d] -> [B, T, d]`, on the fused sparse kernels on a
+/// GPU in half precision, else on the reference path (explicit mask).
 ///
 /// One projection makes queries, keys and values (`[d, 2 d_qk + d]`: half-size QK makes
 /// `d_qk = d / 2`); they are split into `heads` heads (query/key width `d_qk / heads`, value
@@ -23,6 +25,24 @@ pub struct Attention {
     pub heads: usize,
     pub d_qk: usize,
     pub pattern: LayerPattern,
+}
+
+static REFERENCE_ATTENTION: AtomicBool = AtomicBool::new(false);
+
+/// Makes every model use the reference attention (explicit masks, `n x n` matrices) even
+/// where the fused sparse kernels apply: for checking them. `ST_REFERENCE_ATTENTION=1` in
+/// the environment does the same.
+pub fn set_reference_attention(on: bool) {
+    REFERENCE_ATTENTION.store(on, Ordering::Relaxed);
+}
+
+/// Whether attention on `x` runs on the fused kernels: a CUDA device, bf16 or fp16
+/// activations, head widths of 32, 64 or 128, and the reference path not forced.
+pub fn uses_fused_kernels(x: &Tensor, dqk_head: usize, dv_head: usize) -> bool {
+    static ENV: OnceLock<bool> = OnceLock::new();
+    let forced = REFERENCE_ATTENTION.load(Ordering::Relaxed) || *ENV.get_or_init(|| std::env::var("ST_REFERENCE_ATTENTION").is_ok_and(|v| v == "1"));
+    let width_ok = |w: usize| matches!(w, 32 | 64 | 128);
+    !forced && matches!(x.device(), Device::Cuda(_)) && matches!(x.dtype(), DType::BF16 | DType::F16) && width_ok(dqk_head) && width_ok(dv_head)
 }
 
 /// Masks by (pattern, length, device), shared by every layer with the same pattern.
@@ -66,8 +86,14 @@ impl Attention {
             Ok(qkv.narrow(2, start, width)?.contiguous()?.reshape(&[b, t, h, width / h])?.permute(&[0, 2, 1, 3])?)
         };
         let (q, k, v) = (split(0, dqk)?, split(dqk, dqk)?, split(2 * dqk, d)?);
-        let mask = mask_for(&self.pattern, t, x.value().device())?;
-        let o = attention(&q, &k, &v, &mask, 1.0 / ((dqk / h) as f64).sqrt())?; // [B, H, T, d / H]
+        let scale = 1.0 / ((dqk / h) as f64).sqrt();
+        let o = if uses_fused_kernels(x.value(), dqk / h, d / h) {
+            // Heads read straight out of the projection (strided views), no mask, no n x n.
+            sparse_attention(&q, &k, &v, &self.pattern.kernel_parts(t), scale)?
+        } else {
+            let mask = mask_for(&self.pattern, t, x.value().device())?;
+            attention(&q, &k, &v, &mask, scale)?
+        }; // [B, H, T, d / H]
         let o = o.permute(&[0, 2, 1, 3])?.contiguous()?.reshape(&[b, t, d])?;
         self.proj.forward(&o)
     }

@@ -167,6 +167,42 @@ impl LayerPattern {
     }
 }
 
+impl LayerPattern {
+    /// The pattern as the fused kernels run it: a list of parts (see
+    /// `kernels::sparse_attention`), each covering some heads, whose union is exactly the mask
+    /// of [`LayerPattern::mask`] with every connection in one part only. Heads with the same
+    /// part share a launch when they are evenly spaced (all heads, or every other head).
+    pub fn kernel_parts(&self, n: usize) -> Vec<tensor::SaPart> {
+        use tensor::SaPart;
+        let heads = self.heads.len();
+        let pieces = |part: Part, h: usize| -> Vec<SaPart> {
+            match (self.factorization, part) {
+                (Factorization::Dense, _) => vec![SaPart::causal(n, h)],
+                (Factorization::Strided { stride: l }, Part::Local) => vec![SaPart::local(n, l, h)],
+                (Factorization::Strided { stride: l }, Part::Summary) => vec![SaPart::column(n, l, true, h)],
+                (Factorization::Strided { stride: l }, Part::Union) => vec![SaPart::local(n, l, h), SaPart::column(n, l, false, h)],
+                (Factorization::Fixed { block: l, .. }, Part::Local) => vec![SaPart::own_block(n, l, h)],
+                (Factorization::Fixed { block: l, summary: c }, Part::Summary) => vec![SaPart::summary(n, l, c, false, h)],
+                (Factorization::Fixed { block: l, summary: c }, Part::Union) => vec![SaPart::own_block(n, l, h), SaPart::summary(n, l, c, true, h)],
+            }
+        };
+        let mut out = Vec::new();
+        for part in [Part::Local, Part::Summary, Part::Union] {
+            let hs: Vec<usize> = (0..heads).filter(|&h| self.heads[h] == part).collect();
+            if hs.is_empty() {
+                continue;
+            }
+            let step = if hs.len() > 1 { hs[1] - hs[0] } else { 1 };
+            let even = hs.windows(2).all(|w| w[1] - w[0] == step);
+            let groups: Vec<(usize, usize, usize)> = if even { vec![(hs[0], step, hs.len())] } else { hs.iter().map(|&h| (h, 1, 1)).collect() };
+            for (start, step, count) in groups {
+                out.extend(pieces(part, heads).into_iter().map(|p| p.for_heads(start, step, count)));
+            }
+        }
+        out
+    }
+}
+
 /// Renders the connectivity of each head of `pattern` for a length-`n` sequence as an RGB
 /// PNG, like the paper's Figure 3: one `n x n` panel per distinct head, row `i` = query,
 /// column `j` = key; the query's own position dark, attended keys blue, the rest white.
@@ -296,6 +332,34 @@ mod tests {
             let heads = 4;
             let hops = max_hops(64, |q, j| (0..heads).any(|h| f.allows(Part::Union, h, q, j)));
             assert!(hops <= 3, "{f}, {heads} heads together: {hops} hops");
+        }
+    }
+
+    #[test]
+    fn kernel_parts_cover_each_mask_exactly_once() {
+        let facts = [Factorization::Dense, Factorization::Strided { stride: 5 }, Factorization::Strided { stride: 8 }, Factorization::Fixed { block: 8, summary: 2 }, Factorization::Fixed { block: 6, summary: 3 }];
+        for f in facts {
+            for integration in [Integration::Merged, Integration::Interleave, Integration::MultiHead] {
+                for heads in [1, 4] {
+                    for layer in [0, 1] {
+                        let pattern = f.layer(integration, layer, heads);
+                        for n in [1, 37, 64, 100] {
+                            let parts = pattern.kernel_parts(n);
+                            let (mask, mask_heads) = pattern.mask(n);
+                            for h in 0..heads {
+                                let mut seen = vec![0u8; n * n];
+                                for p in &parts {
+                                    for (i, j) in p.pairs(h) {
+                                        seen[i * n + j] += 1;
+                                    }
+                                }
+                                let want = &mask[(h % mask_heads) * n * n..][..n * n];
+                                assert_eq!(seen, want, "{f} {integration:?} layer {layer} head {h}/{heads} n {n}");
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 

@@ -33,6 +33,7 @@ pub use error::{Error, Result};
 pub use half::{bf16, f16};
 pub use kernels::attention::Mask as KernelMask;
 pub use layout::Layout;
+pub use kernels::sparse_attention::SaPart;
 pub use ops::attention::AttnMask;
 pub use ops::elementwise::{BinaryOp, UnaryOp};
 pub use ops::optim::AdamParams;

@@ -122,5 +122,12 @@ pub fn all_variants() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> 
             v.push(("cross_entropy.cu", vec![("ELEM_TYPE", e), ("IDX_TYPE", i)]));
         }
     }
+    for e in ["__nv_bfloat16", "__half"] {
+        for dqk in ["32", "64", "128"] {
+            for dv in ["32", "64", "128"] {
+                v.push(("sparse_attention.cu", vec![("ELEM_TYPE", e), ("DQK", dqk), ("DV", dv)]));
+            }
+        }
+    }
     v
 }

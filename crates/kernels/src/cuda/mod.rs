@@ -20,6 +20,7 @@ pub mod blas;
 pub mod compile;
 pub mod launch;
 pub mod sources;
+pub mod sparse_attention;
 
 use crate::error::{Error, Result};
 use cudarc::driver::{sys, CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DevicePtr, DeviceRepr};

@@ -14,6 +14,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("layer_norm.cu", include_str!("../../cuda/layer_norm.cu")),
     ("reduce.cu", include_str!("../../cuda/reduce.cu")),
     ("softmax.cu", include_str!("../../cuda/softmax.cu")),
+    ("sparse_attention.cu", include_str!("../../cuda/sparse_attention.cu")),
 ];
 
 /// The text of `file`, or `None` if there is no such source.

@@ -8,3 +8,4 @@ pub mod matmul;
 pub mod nn;
 pub mod optim;
 pub mod reduce;
+pub mod sparse_attention;

@@ -1,0 +1,152 @@
+//! Launchers of the fused sparse attention (`cuda/sparse_attention.cu`): the forward over a
+//! pattern's parts with their combination, and the backward (`D = rowsum(dO * O)`, then dQ
+//! and dK/dV per part into fp32 accumulators, then one cast each).
+//!
+//! Shapes: `q: [B, H, n, DQK]`, `k: [B, H, n, DQK]`, `v: [B, H, n, DV]`, any strides whose
+//! last dimension is contiguous and whose others are multiples of 8 elements (16-byte rows).
+//! Outputs are contiguous `[B, H, n, ..]`.
+
+use super::{cuda_err, DevBuf, Elem, Gpu};
+use crate::error::{Error, Result};
+use crate::sparse_attention::SaPart;
+use cudarc::driver::{sys::CUfunction_attribute_enum, DeviceRepr, LaunchConfig, PushKernelArg};
+
+// SAFETY: `SaPart` is `#[repr(C)]` with only i32 fields, the layout of the C struct `Part`.
+unsafe impl DeviceRepr for SaPart {}
+
+/// Element strides of a `[B, H, T, D]` view in batch, head and time (`Str3` in C).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct Str3 {
+    pub b: i64,
+    pub h: i64,
+    pub t: i64,
+}
+// SAFETY: plain old data with the layout of the C struct `Str3 { long long b, h, t; }`.
+unsafe impl DeviceRepr for Str3 {}
+
+/// A device view of one of q, k, v, dO.
+#[derive(Clone, Copy, Debug)]
+pub struct View {
+    pub ptr: u64,
+    pub strides: Str3,
+}
+
+/// The problem size.
+#[derive(Clone, Copy, Debug)]
+pub struct SaDims {
+    pub batch: usize,
+    pub heads: usize,
+    pub n: usize,
+    pub dqk: usize,
+    pub dv: usize,
+}
+
+const THREADS: u32 = 128;
+const TILE: usize = 64;
+
+fn width(d: usize) -> Result<&'static str> {
+    match d {
+        32 => Ok("32"),
+        64 => Ok("64"),
+        128 => Ok("128"),
+        _ => Err(Error::Launch(format!("sparse attention supports head widths 32, 64 and 128, not {d}"))),
+    }
+}
+
+fn defines(e: Elem, d: &SaDims) -> Result<[(&'static str, &'static str); 3]> {
+    if !matches!(e, Elem::BF16 | Elem::F16) {
+        return Err(Error::Launch(format!("sparse attention runs in bf16 or fp16, not {e:?}")));
+    }
+    Ok([("ELEM_TYPE", e.c_type()), ("DQK", width(d.dqk)?), ("DV", width(d.dv)?)])
+}
+
+/// Launches `$name` on `$grid` blocks of 128 threads with `$smem` bytes of dynamic shared
+/// memory and the listed arguments.
+macro_rules! tiles {
+    ($gpu:expr, $defs:expr, $name:expr, $grid:expr, $smem:expr, [$($arg:expr),* $(,)?]) => {{
+        let func = $gpu.function("sparse_attention.cu", $defs, $name)?;
+        func.set_attribute(CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, $smem as i32).map_err(cuda_err("shared memory attribute"))?;
+        let mut b = $gpu.stream.launch_builder(&func);
+        $( b.arg($arg); )*
+        let cfg = LaunchConfig { grid_dim: $grid, block_dim: (THREADS, 1, 1), shared_mem_bytes: $smem as u32 };
+        // SAFETY: the arguments match the kernel's signature; every pointer addresses a live
+        // buffer of the sizes described by `SaDims` and the part.
+        unsafe { b.launch(cfg) }.map_err(cuda_err(concat!("launch of ", $name)))?;
+    }};
+}
+
+fn warp_rows(rows: usize) -> LaunchConfig {
+    LaunchConfig { grid_dim: (rows.div_ceil(8) as u32, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 }
+}
+
+fn check_parts(d: &SaDims, parts: &[SaPart]) -> Result<()> {
+    if parts.is_empty() || parts.iter().any(|p| p.n as usize != d.n || p.head_list().iter().any(|&h| h >= d.heads)) {
+        return Err(Error::Launch(format!("sparse attention parts do not describe a sequence of {} with {} heads", d.n, d.heads)));
+    }
+    Ok(())
+}
+
+/// Forward: `(out [B, H, n, DV] in e, lse [B, H, n] fp32)`.
+pub fn forward(gpu: &Gpu, e: Elem, d: SaDims, q: View, k: View, v: View, parts: &[SaPart], scale: f32) -> Result<(DevBuf, DevBuf)> {
+    check_parts(&d, parts)?;
+    let defs = defines(e, &d)?;
+    let rows = d.batch * d.heads * d.n;
+    let o_parts = gpu.alloc(Elem::F32, parts.len() * rows * d.dv)?;
+    let lse_parts = gpu.alloc(Elem::F32, parts.len() * rows)?;
+    super::launch::fill(gpu, Elem::F32, lse_parts.ptr(gpu), parts.len() * rows, f32::NEG_INFINITY)?;
+    let smem = (2 * TILE * (d.dqk + 8) + TILE * (d.dv + 8)) * e.size();
+    let h = d.heads as i32;
+    for (i, part) in parts.iter().enumerate() {
+        let (op, lp) = (o_parts.ptr_at(gpu, i * rows * d.dv), lse_parts.ptr_at(gpu, i * rows));
+        let grid = ((part.q_len as usize).div_ceil(TILE) as u32, part.n_seq as u32, (d.batch * part.heads as usize) as u32);
+        tiles!(gpu, &defs, "sa_forward", grid, smem, [&q.ptr, &k.ptr, &v.ptr, &q.strides, &k.strides, &v.strides, &op, &lp, part, &h, &scale]);
+    }
+    let out = gpu.alloc(e, rows * d.dv)?;
+    let lse = gpu.alloc(Elem::F32, rows)?;
+    let so = Str3 { b: (d.heads * d.n * d.dv) as i64, h: (d.n * d.dv) as i64, t: d.dv as i64 };
+    let func = gpu.function("sparse_attention.cu", &defs, "sa_combine")?;
+    let mut b = gpu.stream.launch_builder(&func);
+    let (opp, lpp, np, rows_i, n_i, outp, lsep) = (o_parts.ptr(gpu), lse_parts.ptr(gpu), parts.len() as i32, rows as i64, d.n as i32, out.ptr(gpu), lse.ptr(gpu));
+    b.arg(&opp).arg(&lpp).arg(&np).arg(&rows_i).arg(&h).arg(&n_i).arg(&outp).arg(&so).arg(&lsep);
+    // SAFETY: matches `sa_combine`; the buffers were allocated above with these sizes.
+    unsafe { b.launch(warp_rows(rows)) }.map_err(cuda_err("launch of sa_combine"))?;
+    Ok((out, lse))
+}
+
+/// Backward: `(dq, dk, dv)`, contiguous, in e. `out` and `lse` are the forward's outputs.
+#[allow(clippy::too_many_arguments)]
+pub fn backward(gpu: &Gpu, e: Elem, d: SaDims, q: View, k: View, v: View, out: View, lse: u64, dout: View, parts: &[SaPart], scale: f32) -> Result<(DevBuf, DevBuf, DevBuf)> {
+    check_parts(&d, parts)?;
+    let defs = defines(e, &d)?;
+    let rows = d.batch * d.heads * d.n;
+    let h = d.heads as i32;
+    // D = rowsum(dO * O)
+    let dsum = gpu.alloc(Elem::F32, rows)?;
+    {
+        let func = gpu.function("sparse_attention.cu", &defs, "sa_rowdot")?;
+        let mut b = gpu.stream.launch_builder(&func);
+        let (rows_i, n_i, dp) = (rows as i64, d.n as i32, dsum.ptr(gpu));
+        b.arg(&dout.ptr).arg(&dout.strides).arg(&out.ptr).arg(&out.strides).arg(&rows_i).arg(&h).arg(&n_i).arg(&dp);
+        // SAFETY: matches `sa_rowdot`; dsum has `rows` floats.
+        unsafe { b.launch(warp_rows(rows)) }.map_err(cuda_err("launch of sa_rowdot"))?;
+    }
+    let dq = gpu.zeros(Elem::F32, rows * d.dqk)?;
+    let dk = gpu.zeros(Elem::F32, rows * d.dqk)?;
+    let dv = gpu.zeros(Elem::F32, rows * d.dv)?;
+    let smem = 2 * TILE * (d.dqk + 8 + d.dv + 8) * e.size();
+    let (dqp, dkp, dvp, dsp) = (dq.ptr(gpu), dk.ptr(gpu), dv.ptr(gpu), dsum.ptr(gpu));
+    for part in parts {
+        let z = (d.batch * part.heads as usize) as u32;
+        let grid_q = ((part.q_len as usize).div_ceil(TILE) as u32, part.n_seq as u32, z);
+        tiles!(gpu, &defs, "sa_backward_dq", grid_q, smem, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dqp, part, &h, &scale]);
+        let grid_k = ((part.k_len as usize).div_ceil(TILE) as u32, part.n_seq as u32, z);
+        tiles!(gpu, &defs, "sa_backward_dkdv", grid_k, smem, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dkp, &dvp, part, &h, &scale]);
+    }
+    let cast = |acc: &DevBuf, len: usize| -> Result<DevBuf> {
+        let o = gpu.alloc(e, len)?;
+        super::launch::cast(gpu, Elem::F32, e, acc.ptr(gpu), o.ptr(gpu), len)?;
+        Ok(o)
+    };
+    Ok((cast(&dq, rows * d.dqk)?, cast(&dk, rows * d.dqk)?, cast(&dv, rows * d.dv)?))
+}

@@ -1,0 +1,202 @@
+//! The factorized attention patterns as the fused kernels see them: a list of *parts*.
+//!
+//! Every part is the same kind of problem (see `cuda/sparse_attention.cu`): split the sequence
+//! into sub-sequences by index arithmetic, take queries and keys from them, and let query `p`
+//! see keys `m` with `lo(p) <= m <= hi(p)`. That covers each piece of the paper's patterns
+//! with dense tiles:
+//!
+//! | part | sub-sequences | queries / keys | visible keys |
+//! |---|---|---|---|
+//! | dense causal | 1 | every row | `m <= p` |
+//! | strided local (`A1`) | 1 | every row | `p - l < m <= p` |
+//! | strided column (`A2`) | `l` columns | rows `c, c+l, c+2l..` | `m <= p` (or `< p`) |
+//! | fixed own block (`A1`) | `n / l` blocks | the block's rows | `m <= p` |
+//! | fixed summary (`A2`) | 1 | every row / the `c` summary rows of each block | the summary rows `<= p` (or in earlier blocks only) |
+//!
+//! The column part is row attention on the transposed `[n / l, l]` matrix; the summary part
+//! gathers the `c` summary positions of every block into a compact key set (at the head's own
+//! sub-block, `l - c (h mod (l / c) + 1)`). A merged pattern (`A1 ∪ A2`) is two parts whose
+//! softmaxes are combined by their log-sum-exps; the shared keys (the query itself, the own
+//! block's summary rows) belong to one part only.
+//!
+//! Building the parts of a layer is a handful of integer fields: it costs microseconds and no
+//! kernel is compiled per sequence length. [`SaPart::allows`] evaluates a part on the CPU, so
+//! tests check that the parts of every pattern cover its mask exactly once.
+
+/// One part (the C struct `Part` of `sparse_attention.cu`, field for field).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SaPart {
+    pub n: i32,
+    pub n_seq: i32,
+    pub q_len: i32,
+    pub q_seq: i32,
+    pub q_step: i32,
+    pub k_len: i32,
+    pub k_seq: i32,
+    pub k_group: i32,
+    pub k_gstride: i32,
+    pub k_step: i32,
+    pub off_base: i32,
+    pub off_mult: i32,
+    pub off_mod: i32,
+    pub vis_a: i32,
+    pub vis_c: i32,
+    pub vis_d: i32,
+    pub vis_d_is_off: i32,
+    pub excl: i32,
+    pub window: i32,
+    pub head_start: i32,
+    pub head_step: i32,
+    pub heads: i32,
+}
+
+impl SaPart {
+    /// One sequence of `n` rows, causal, every head of `heads`.
+    pub fn causal(n: usize, heads: usize) -> Self {
+        let n = n as i32;
+        SaPart {
+            n,
+            n_seq: 1,
+            q_len: n,
+            q_seq: 0,
+            q_step: 1,
+            k_len: n,
+            k_seq: 0,
+            k_group: 1,
+            k_gstride: 1,
+            k_step: 0,
+            off_base: 0,
+            off_mult: 0,
+            off_mod: 1,
+            vis_a: 1,
+            vis_c: 1,
+            vis_d: 0,
+            vis_d_is_off: 0,
+            excl: 0,
+            window: 0,
+            head_start: 0,
+            head_step: 1,
+            heads: heads as i32,
+        }
+    }
+
+    /// Strided `A1`: the previous `l` positions, the query's own included.
+    pub fn local(n: usize, l: usize, heads: usize) -> Self {
+        SaPart { window: l as i32, ..Self::causal(n, heads) }
+    }
+
+    /// Strided `A2`: positions `i, i - l, i - 2l, ...`, as causal attention within each of
+    /// the `l` columns of the `[n / l, l]` matrix; `with_self: false` leaves out `i` itself
+    /// (it belongs to the local part of a merged pattern).
+    pub fn column(n: usize, l: usize, with_self: bool, heads: usize) -> Self {
+        let rows = n.div_ceil(l) as i32;
+        SaPart { n_seq: l as i32, q_len: rows, q_seq: 1, q_step: l as i32, k_len: rows, k_seq: 1, k_gstride: l as i32, excl: i32::from(!with_self), ..Self::causal(n, heads) }
+    }
+
+    /// Fixed `A1`: causal attention within each block of `l`.
+    pub fn own_block(n: usize, l: usize, heads: usize) -> Self {
+        let l = l as i32;
+        SaPart { n_seq: (n as i32 + l - 1) / l, q_len: l, q_seq: l, k_len: l, k_seq: l, k_gstride: 1, ..Self::causal(n, heads) }
+    }
+
+    /// Fixed `A2`: the `c` summary positions of every block (head `h` uses sub-block
+    /// `h mod (l / c)`, counted from the block's end), gathered into a compact key set.
+    /// `earlier_only` keeps the summary rows of earlier blocks only (the own block's are in
+    /// the own-block part of a merged pattern).
+    pub fn summary(n: usize, l: usize, c: usize, earlier_only: bool, heads: usize) -> Self {
+        let (li, ci) = (l as i32, c as i32);
+        SaPart {
+            k_len: n.div_ceil(l) as i32 * ci,
+            k_group: ci,
+            k_gstride: li,
+            k_step: 1,
+            off_base: li - ci,
+            off_mult: ci,
+            off_mod: (l / c).max(1) as i32,
+            vis_a: li,
+            vis_c: ci,
+            vis_d: li,
+            vis_d_is_off: i32::from(!earlier_only),
+            ..Self::causal(n, heads)
+        }
+    }
+
+    /// This part for heads `start, start + step, ...` only (`count` of them).
+    pub fn for_heads(self, start: usize, step: usize, count: usize) -> Self {
+        SaPart { head_start: start as i32, head_step: step as i32, heads: count as i32, ..self }
+    }
+
+    /// The heads this part covers.
+    pub fn head_list(&self) -> Vec<usize> {
+        (0..self.heads).map(|z| (self.head_start + z * self.head_step) as usize).collect()
+    }
+
+    fn off(&self, h: usize) -> i64 {
+        (self.off_base - self.off_mult * (h as i32 % self.off_mod)) as i64
+    }
+
+    fn hi(&self, p: i64, off: i64) -> i64 {
+        let (a, c) = (self.vis_a as i64, self.vis_c as i64);
+        let d = if self.vis_d_is_off != 0 { off } else { self.vis_d as i64 };
+        let r = (p % a - d + 1).clamp(0, c);
+        ((p / a) * c + r - 1 - self.excl as i64).min(self.k_len as i64 - 1)
+    }
+
+    fn lo(&self, p: i64) -> i64 {
+        if self.window > 0 {
+            (p - self.window as i64 + 1).max(0)
+        } else {
+            0
+        }
+    }
+
+    /// Every (query row, key row) pair this part lets head `h` attend, the CPU mirror of the
+    /// kernel's index arithmetic.
+    pub fn pairs(&self, h: usize) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        if !self.head_list().contains(&h) {
+            return out;
+        }
+        let (n, off) = (self.n as i64, self.off(h));
+        for s in 0..self.n_seq as i64 {
+            for p in 0..self.q_len as i64 {
+                let qi = s * self.q_seq as i64 + p * self.q_step as i64;
+                if qi >= n {
+                    continue;
+                }
+                for m in self.lo(p)..=self.hi(p, off) {
+                    let kj = s * self.k_seq as i64 + (m / self.k_group as i64) * self.k_gstride as i64 + (m % self.k_group as i64) * self.k_step as i64 + off;
+                    if (0..n).contains(&kj) {
+                        out.push((qi as usize, kj as usize));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn simple_parts_enumerate_their_sets() {
+        let n = 10;
+        let causal = SaPart::causal(n, 1).pairs(0);
+        assert_eq!(causal.len(), n * (n + 1) / 2);
+        let local = SaPart::local(n, 3, 1).pairs(0);
+        assert!(local.iter().all(|&(i, j)| j <= i && i - j < 3) && local.len() == 1 + 2 + 3 * 8);
+        let col = SaPart::column(n, 3, false, 1).pairs(0);
+        assert!(col.iter().all(|&(i, j)| j < i && (i - j) % 3 == 0));
+        assert_eq!(col.len(), (0..n).map(|i| i / 3).sum::<usize>());
+        let own = SaPart::own_block(n, 4, 1).pairs(0);
+        assert!(own.iter().all(|&(i, j)| j <= i && i / 4 == j / 4));
+        // Fixed l = 4, c = 2: head 0 sees rows 2, 3 of each block; head 1 rows 0, 1.
+        let sum = SaPart::summary(n, 4, 2, true, 2);
+        assert!(sum.pairs(0).iter().all(|&(i, j)| j / 4 < i / 4 && j % 4 >= 2));
+        assert!(sum.pairs(1).iter().all(|&(i, j)| j / 4 < i / 4 && j % 4 < 2));
+        assert_eq!(sum.pairs(0).iter().filter(|p| p.0 == 9).count(), 4);
+    }
+}

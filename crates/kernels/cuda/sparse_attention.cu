@@ -24,7 +24,7 @@
 // atomics, bit-reproducible.
 //
 // Specialisation (-D): ELEM_TYPE (__nv_bfloat16 or __half), DQK and DV (head widths: 32, 64
-// or 128).
+// or 128), SA_VERSION (the kernel version, see RESULTS.md: 1 plain shared loads, 2 ldmatrix).
 
 #ifndef DQK
 #define DQK 64
@@ -132,6 +132,50 @@ __device__ __forceinline__ void frag_b(unsigned b[2], const elem* tile, int ld, 
     b[0] = ld2_col(tile + (k0 + c) * ld + n0 + g, ld);
     b[1] = ld2_col(tile + (k0 + 8 + c) * ld + n0 + g, ld);
 }
+// Version 2 loads fragments with ldmatrix: one instruction moves four 8 x 8 tiles, where
+// version 1 issues a 32-bit (or two 16-bit) shared load per register.
+#ifndef SA_VERSION
+#define SA_VERSION 2
+#endif
+__device__ __forceinline__ void ldsm_x4(unsigned r[4], const elem* p) {
+    unsigned a = (unsigned)__cvta_generic_to_shared(p);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];" : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+}
+__device__ __forceinline__ void ldsm_x4_trans(unsigned r[4], const elem* p) {
+    unsigned a = (unsigned)__cvta_generic_to_shared(p);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];" : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+}
+
+// The A fragment of rows r0..r0+15, columns k0..k0+15.
+__device__ __forceinline__ void frag_a_v(unsigned a[4], const elem* tile, int ld, int r0, int k0, int lane) {
+#if SA_VERSION >= 2
+    int mi = lane >> 3;  // lanes 8 mi .. 8 mi + 7 address the rows of matrix mi
+    ldsm_x4(a, tile + (r0 + (lane & 7) + (mi & 1) * 8) * ld + k0 + (mi >> 1) * 8);
+#else
+    frag_a_v(a, tile, ld, r0, k0, lane);
+#endif
+}
+// Two B fragments (n-tiles n0 and n0 + 8) of a tile read transposed: b[0..1], b[2..3].
+__device__ __forceinline__ void frag_bt2(unsigned b[4], const elem* tile, int ld, int n0, int k0, int lane) {
+#if SA_VERSION >= 2
+    int mi = lane >> 3;
+    ldsm_x4(b, tile + (n0 + (lane & 7) + (mi >> 1) * 8) * ld + k0 + (mi & 1) * 8);
+#else
+    frag_bt(b, tile, ld, n0, k0, lane);
+    frag_bt(b + 2, tile, ld, n0 + 8, k0, lane);
+#endif
+}
+// Two B fragments (n-tiles n0 and n0 + 8) of a tile read as is.
+__device__ __forceinline__ void frag_b2(unsigned b[4], const elem* tile, int ld, int k0, int n0, int lane) {
+#if SA_VERSION >= 2
+    int mi = lane >> 3;
+    ldsm_x4_trans(b, tile + (k0 + (lane & 7) + (mi & 1) * 8) * ld + n0 + (mi >> 1) * 8);
+#else
+    frag_b(b, tile, ld, k0, n0, lane);
+    frag_b(b + 2, tile, ld, k0, n0 + 8, lane);
+#endif
+}
+
 // An A fragment from accumulator registers x[2t], x[2t+1] (rows g, g+8; 16 columns).
 __device__ __forceinline__ void frag_regs(unsigned a[4], const float x0[4], const float x1[4]) {
     a[0] = MMA::pack(x0[0], x0[1]);
@@ -209,12 +253,13 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) sa_forward(const elem* q,
 #pragma unroll
         for (int kk = 0; kk < DQK; kk += 16) {
             unsigned a[4];
-            frag_a(a, Qs, LDQ, warp * 16, kk, lane);
+            frag_a_v(a, Qs, LDQ, warp * 16, kk, lane);
 #pragma unroll
-            for (int j = 0; j < 8; ++j) {
-                unsigned bb[2];
-                frag_bt(bb, Ks, LDQ, j * 8, kk, lane);
+            for (int j = 0; j < 8; j += 2) {
+                unsigned bb[4];
+                frag_bt2(bb, Ks, LDQ, j * 8, kk, lane);
                 MMA::run(sc[j], a, bb);
+                MMA::run(sc[j + 1], a, bb + 2);
             }
         }
         // Mask, scale (log2 domain), online softmax.
@@ -263,10 +308,11 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) sa_forward(const elem* q,
             unsigned a[4];
             frag_regs(a, sc[2 * t], sc[2 * t + 1]);
 #pragma unroll
-            for (int j = 0; j < DV / 8; ++j) {
-                unsigned bb[2];
-                frag_b(bb, Vs, LDV, t * 16, j * 8, lane);
+            for (int j = 0; j < DV / 8; j += 2) {
+                unsigned bb[4];
+                frag_b2(bb, Vs, LDV, t * 16, j * 8, lane);
                 MMA::run(o[j], a, bb);
+                MMA::run(o[j + 1], a, bb + 2);
             }
         }
     }
@@ -380,23 +426,25 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) sa_backward_dq(const elem
 #pragma unroll
         for (int kk = 0; kk < DQK; kk += 16) {
             unsigned a[4];
-            frag_a(a, Qs, LDQ, warp * 16, kk, lane);
+            frag_a_v(a, Qs, LDQ, warp * 16, kk, lane);
 #pragma unroll
-            for (int j = 0; j < 8; ++j) {
-                unsigned bb[2];
-                frag_bt(bb, Ks, LDQ, j * 8, kk, lane);
+            for (int j = 0; j < 8; j += 2) {
+                unsigned bb[4];
+                frag_bt2(bb, Ks, LDQ, j * 8, kk, lane);
                 MMA::run(sc[j], a, bb);
+                MMA::run(sc[j + 1], a, bb + 2);
             }
         }
 #pragma unroll
         for (int kk = 0; kk < DV; kk += 16) {
             unsigned a[4];
-            frag_a(a, dOs, LDV, warp * 16, kk, lane);
+            frag_a_v(a, dOs, LDV, warp * 16, kk, lane);
 #pragma unroll
-            for (int j = 0; j < 8; ++j) {
-                unsigned bb[2];
-                frag_bt(bb, Vs, LDV, j * 8, kk, lane);
+            for (int j = 0; j < 8; j += 2) {
+                unsigned bb[4];
+                frag_bt2(bb, Vs, LDV, j * 8, kk, lane);
                 MMA::run(dp[j], a, bb);
+                MMA::run(dp[j + 1], a, bb + 2);
             }
         }
         // dS = P (dP - D), P = exp(S - lse) where allowed.
@@ -415,10 +463,11 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) sa_backward_dq(const elem
             unsigned a[4];
             frag_regs(a, sc[2 * t], sc[2 * t + 1]);
 #pragma unroll
-            for (int j = 0; j < DQK / 8; ++j) {
-                unsigned bb[2];
-                frag_b(bb, Ks, LDQ, t * 16, j * 8, lane);
+            for (int j = 0; j < DQK / 8; j += 2) {
+                unsigned bb[4];
+                frag_b2(bb, Ks, LDQ, t * 16, j * 8, lane);
                 MMA::run(acc[j], a, bb);
+                MMA::run(acc[j + 1], a, bb + 2);
             }
         }
     }
@@ -506,23 +555,25 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) sa_backward_dkdv(const el
 #pragma unroll
         for (int kk = 0; kk < DQK; kk += 16) {
             unsigned a[4];
-            frag_a(a, Ks, LDQ, warp * 16, kk, lane);
+            frag_a_v(a, Ks, LDQ, warp * 16, kk, lane);
 #pragma unroll
-            for (int j = 0; j < 8; ++j) {
-                unsigned bb[2];
-                frag_bt(bb, Qs, LDQ, j * 8, kk, lane);
+            for (int j = 0; j < 8; j += 2) {
+                unsigned bb[4];
+                frag_bt2(bb, Qs, LDQ, j * 8, kk, lane);
                 MMA::run(st[j], a, bb);
+                MMA::run(st[j + 1], a, bb + 2);
             }
         }
 #pragma unroll
         for (int kk = 0; kk < DV; kk += 16) {
             unsigned a[4];
-            frag_a(a, Vs, LDV, warp * 16, kk, lane);
+            frag_a_v(a, Vs, LDV, warp * 16, kk, lane);
 #pragma unroll
-            for (int j = 0; j < 8; ++j) {
-                unsigned bb[2];
-                frag_bt(bb, dOs, LDV, j * 8, kk, lane);
+            for (int j = 0; j < 8; j += 2) {
+                unsigned bb[4];
+                frag_bt2(bb, dOs, LDV, j * 8, kk, lane);
                 MMA::run(dpt[j], a, bb);
+                MMA::run(dpt[j + 1], a, bb + 2);
             }
         }
         // P^T and dS^T = P^T (dP^T - D).
@@ -543,17 +594,19 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) sa_backward_dkdv(const el
             unsigned a[4];
             frag_regs(a, st[2 * t], st[2 * t + 1]);
 #pragma unroll
-            for (int j = 0; j < DV / 8; ++j) {
-                unsigned bb[2];
-                frag_b(bb, dOs, LDV, t * 16, j * 8, lane);
+            for (int j = 0; j < DV / 8; j += 2) {
+                unsigned bb[4];
+                frag_b2(bb, dOs, LDV, t * 16, j * 8, lane);
                 MMA::run(dva[j], a, bb);
+                MMA::run(dva[j + 1], a, bb + 2);
             }
             frag_regs(a, dpt[2 * t], dpt[2 * t + 1]);
 #pragma unroll
-            for (int j = 0; j < DQK / 8; ++j) {
-                unsigned bb[2];
-                frag_b(bb, Qs, LDQ, t * 16, j * 8, lane);
+            for (int j = 0; j < DQK / 8; j += 2) {
+                unsigned bb[4];
+                frag_b2(bb, Qs, LDQ, t * 16, j * 8, lane);
                 MMA::run(dka[j], a, bb);
+                MMA::run(dka[j + 1], a, bb + 2);
             }
         }
     }

@@ -44,7 +44,7 @@ fn main() -> anyhow::Result<()> {
     let gpu = Gpu::get(0)?;
     let dev = Device::Cuda(0);
     println!("device: {} ({}), bf16, forward + backward", gpu.name, gpu.arch);
-    println!("{:<40} {:>10} {:>8} {:>14} {:>9} {:>10}", "case", "ms", "layout", "entries", "TFLOP/s", "peak GiB");
+    println!("{:<40} {:>10} {:>8} {:>8} {:>14} {:>9} {:>10}", "case", "fwd+bwd ms", "fwd ms", "layout", "entries", "TFLOP/s", "peak GiB");
     let mut json = Vec::new();
     for c in cases() {
         if only.as_deref().is_some_and(|o| !c.name.contains(o)) {
@@ -70,24 +70,27 @@ fn main() -> anyhow::Result<()> {
         gpu.synchronize()?;
         let peak = gpu.peak_used_bytes()? as f64 / (1u64 << 30) as f64;
         let iters = if c.n >= 1 << 20 { 1 } else { 5 };
-        let mut samples: Vec<f64> = (0..7)
-            .map(|_| {
+        let median = |f: &dyn Fn() -> anyhow::Result<()>| -> anyhow::Result<f64> {
+            let mut samples = Vec::new();
+            for _ in 0..7 {
                 let t = Instant::now();
                 for _ in 0..iters {
-                    step().unwrap();
+                    f()?;
                 }
-                gpu.synchronize().unwrap();
-                t.elapsed().as_secs_f64() / iters as f64
-            })
-            .collect();
-        samples.sort_by(f64::total_cmp);
-        let secs = samples[samples.len() / 2];
+                gpu.synchronize()?;
+                samples.push(t.elapsed().as_secs_f64() / iters as f64);
+            }
+            samples.sort_by(f64::total_cmp);
+            Ok(samples[samples.len() / 2])
+        };
+        let secs = median(&step)?;
+        let fwd_secs = median(&|| Tensor::sparse_attention(&q, &k, &v, &parts, scale).map(|_| ()).map_err(Into::into))?;
         let flops = 2.0 * entries * (c.dqk + c.dv) as f64 + 2.0 * entries * (3 * c.dqk + 2 * c.dv) as f64;
         let tflops = flops / secs / 1e12;
-        println!("{:<40} {:>10.3} {:>6.0}us {:>14.3e} {:>9.1} {:>10.2}", c.name, secs * 1e3, layout_us, entries, tflops, peak);
+        println!("{:<40} {:>10.3} {:>8.3} {:>6.0}us {:>14.3e} {:>9.1} {:>10.2}", c.name, secs * 1e3, fwd_secs * 1e3, layout_us, entries, tflops, peak);
         json.push(format!(
-            "  {{\"case\": \"{}\", \"batch\": {}, \"heads\": {}, \"n\": {}, \"dqk\": {}, \"dv\": {}, \"ms\": {:.4}, \"layout_us\": {:.1}, \"entries\": {}, \"tflops\": {:.2}, \"peak_gib\": {:.3}}}",
-            c.name, c.batch, c.heads, c.n, c.dqk, c.dv, secs * 1e3, layout_us, entries, tflops, peak
+            "  {{\"case\": \"{}\", \"batch\": {}, \"heads\": {}, \"n\": {}, \"dqk\": {}, \"dv\": {}, \"ms\": {:.4}, \"fwd_ms\": {:.4}, \"layout_us\": {:.1}, \"entries\": {}, \"tflops\": {:.2}, \"peak_gib\": {:.3}}}",
+            c.name, c.batch, c.heads, c.n, c.dqk, c.dv, secs * 1e3, fwd_secs * 1e3, layout_us, entries, tflops, peak
         ));
     }
     if let Some(path) = json_path {

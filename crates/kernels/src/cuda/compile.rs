@@ -125,7 +125,9 @@ pub fn all_variants() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> 
     for e in ["__nv_bfloat16", "__half"] {
         for dqk in ["32", "64", "128"] {
             for dv in ["32", "64", "128"] {
-                v.push(("sparse_attention.cu", vec![("ELEM_TYPE", e), ("DQK", dqk), ("DV", dv)]));
+                for version in ["1", "2"] {
+                    v.push(("sparse_attention.cu", vec![("ELEM_TYPE", e), ("DQK", dqk), ("DV", dv), ("SA_VERSION", version)]));
+                }
             }
         }
     }

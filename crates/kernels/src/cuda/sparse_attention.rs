@@ -54,11 +54,22 @@ fn width(d: usize) -> Result<&'static str> {
     }
 }
 
-fn defines(e: Elem, d: &SaDims) -> Result<[(&'static str, &'static str); 3]> {
+/// The kernel version (`ST_SA_VERSION`, default the newest): 1 loads every MMA fragment
+/// register with plain shared-memory loads, 2 with `ldmatrix`. Kept selectable so the
+/// benchmark can measure each step.
+pub fn version() -> &'static str {
+    static V: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+    V.get_or_init(|| match std::env::var("ST_SA_VERSION").as_deref() {
+        Ok("1") => "1",
+        _ => "2",
+    })
+}
+
+fn defines(e: Elem, d: &SaDims) -> Result<[(&'static str, &'static str); 4]> {
     if !matches!(e, Elem::BF16 | Elem::F16) {
         return Err(Error::Launch(format!("sparse attention runs in bf16 or fp16, not {e:?}")));
     }
-    Ok([("ELEM_TYPE", e.c_type()), ("DQK", width(d.dqk)?), ("DV", width(d.dv)?)])
+    Ok([("ELEM_TYPE", e.c_type()), ("DQK", width(d.dqk)?), ("DV", width(d.dv)?), ("SA_VERSION", version())])
 }
 
 /// Launches `$name` on `$grid` blocks of 128 threads with `$smem` bytes of dynamic shared

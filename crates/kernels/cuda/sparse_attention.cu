@@ -135,7 +135,7 @@ __device__ __forceinline__ void frag_b(unsigned b[2], const elem* tile, int ld, 
 // Version 2 loads fragments with ldmatrix: one instruction moves four 8 x 8 tiles, where
 // version 1 issues a 32-bit (or two 16-bit) shared load per register.
 #ifndef SA_VERSION
-#define SA_VERSION 2
+#define SA_VERSION 1
 #endif
 __device__ __forceinline__ void ldsm_x4(unsigned r[4], const elem* p) {
     unsigned a = (unsigned)__cvta_generic_to_shared(p);

@@ -203,6 +203,57 @@ __device__ __forceinline__ void load_tile(elem* tile, const elem* base, const i6
     }
 }
 
+// ---------------------------------------------------------------- warp products
+// A warp owns 16 rows of its tiles (rows r0 .. r0 + 15) and 8 x 4 or (W / 8) x 4 accumulator
+// registers (mma's C layout: registers e = 0, 1 in row g, e = 2, 3 in row g + 8).
+
+// acc = A B^T: A the warp's 16 rows of a shared tile (width W), B all 64 rows of another
+// (width W). 16 x 64, e.g. S = Q K^T or dP = dO V^T.
+template <int W, int LDA, int LDB>
+__device__ __forceinline__ void warp_abt(float (&acc)[8][4], const elem* A, int r0, const elem* B, int lane) {
+#pragma unroll
+    for (int j = 0; j < 8; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < W; kk += 16) {
+        unsigned a[4];
+        frag_a_v(a, A, LDA, r0, kk, lane);
+#pragma unroll
+        for (int j = 0; j < 8; j += 2) {
+            unsigned bb[4];
+            frag_bt2(bb, B, LDB, j * 8, kk, lane);
+            MMA::run(acc[j], a, bb);
+            MMA::run(acc[j + 1], a, bb + 2);
+        }
+    }
+}
+
+// acc += X B: X the warp's 16 x 64 registers (rounded to the input type, as FlashAttention
+// does with P), B a 64 x W shared tile. E.g. O += P V or dQ += dS K.
+template <int W, int LDB>
+__device__ __forceinline__ void warp_xb(float (&acc)[W / 8][4], const float (&x)[8][4], const elem* B, int lane) {
+#pragma unroll
+    for (int t = 0; t < 4; ++t) {
+        unsigned a[4];
+        frag_regs(a, x[2 * t], x[2 * t + 1]);
+#pragma unroll
+        for (int j = 0; j < W / 8; j += 2) {
+            unsigned bb[4];
+            frag_b2(bb, B, LDB, t * 16, j * 8, lane);
+            MMA::run(acc[j], a, bb);
+            MMA::run(acc[j + 1], a, bb + 2);
+        }
+    }
+}
+
+// The rows of keys t0 .. t0 + 63 of sequence s (-1 past the part's keys or the sequence).
+__device__ __forceinline__ void key_rows(i64* krows, const Part& P, int s, int t0, int off) {
+    for (int r = threadIdx.x; r < BK; r += NTHREADS) {
+        int m = t0 + r;
+        i64 row = m < P.k_len ? k_row(P, s, m, off) : -1;
+        krows[r] = (row >= 0 && row < P.n) ? row : -1;
+    }
+}
+
 // ---------------------------------------------------------------- forward
 
 // grid (query tiles, n_seq, B * heads); 4 warps, 16 query rows each.
@@ -238,30 +289,14 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) sa_forward(const elem* q,
     const int m_lo = lo_of(P, p0), m_hi = hi_of(P, p_last, off);
     for (int t0 = (m_lo / BK) * BK; t0 <= m_hi; t0 += BK) {
         __syncthreads();  // the previous tile is no longer read
-        for (int r = threadIdx.x; r < BK; r += NTHREADS) {
-            int m = t0 + r;
-            i64 row = m < P.k_len ? k_row(P, s, m, off) : -1;
-            krows[r] = (row >= 0 && row < P.n) ? row : -1;
-        }
+        key_rows(krows, P, s, t0, off);
         __syncthreads();
         load_tile<DQK, LDQ>(Ks, k + b * sk.b + h * sk.h, krows, sk.t);
         load_tile<DV, LDV>(Vs, v + b * sv.b + h * sv.h, krows, sv.t);
         __syncthreads();
         // S = Q K^T for this warp's 16 rows: 8 tiles of 8 keys.
         float sc[8][4];
-        for (int j = 0; j < 8; ++j) sc[j][0] = sc[j][1] = sc[j][2] = sc[j][3] = 0.f;
-#pragma unroll
-        for (int kk = 0; kk < DQK; kk += 16) {
-            unsigned a[4];
-            frag_a_v(a, Qs, LDQ, warp * 16, kk, lane);
-#pragma unroll
-            for (int j = 0; j < 8; j += 2) {
-                unsigned bb[4];
-                frag_bt2(bb, Ks, LDQ, j * 8, kk, lane);
-                MMA::run(sc[j], a, bb);
-                MMA::run(sc[j + 1], a, bb + 2);
-            }
-        }
+        warp_abt<DQK, LDQ, LDQ>(sc, Qs, warp * 16, Ks, lane);
         // Mask, scale (log2 domain), online softmax.
         float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
@@ -302,19 +337,7 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) sa_forward(const elem* q,
             o[j][2] *= alpha[1];
             o[j][3] *= alpha[1];
         }
-        // O += P V
-#pragma unroll
-        for (int t = 0; t < 4; ++t) {
-            unsigned a[4];
-            frag_regs(a, sc[2 * t], sc[2 * t + 1]);
-#pragma unroll
-            for (int j = 0; j < DV / 8; j += 2) {
-                unsigned bb[4];
-                frag_b2(bb, Vs, LDV, t * 16, j * 8, lane);
-                MMA::run(o[j], a, bb);
-                MMA::run(o[j + 1], a, bb + 2);
-            }
-        }
+        warp_xb<DV, LDV>(o, sc, Vs, lane);  // O += P V
     }
     // Finish: row sums across the 4 lanes of a row, normalise, write.
 #pragma unroll
@@ -412,41 +435,14 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) sa_backward_dq(const elem
     const int m_lo = lo_of(P, p0), m_hi = hi_of(P, p_last, off);
     for (int t0 = (m_lo / BK) * BK; t0 <= m_hi; t0 += BK) {
         __syncthreads();
-        for (int r = threadIdx.x; r < BK; r += NTHREADS) {
-            int m = t0 + r;
-            i64 row = m < P.k_len ? k_row(P, s, m, off) : -1;
-            krows[r] = (row >= 0 && row < P.n) ? row : -1;
-        }
+        key_rows(krows, P, s, t0, off);
         __syncthreads();
         load_tile<DQK, LDQ>(Ks, k + b * sk.b + h * sk.h, krows, sk.t);
         load_tile<DV, LDV>(Vs, v + b * sv.b + h * sv.h, krows, sv.t);
         __syncthreads();
         float sc[8][4], dp[8][4];
-        for (int j = 0; j < 8; ++j) sc[j][0] = sc[j][1] = sc[j][2] = sc[j][3] = dp[j][0] = dp[j][1] = dp[j][2] = dp[j][3] = 0.f;
-#pragma unroll
-        for (int kk = 0; kk < DQK; kk += 16) {
-            unsigned a[4];
-            frag_a_v(a, Qs, LDQ, warp * 16, kk, lane);
-#pragma unroll
-            for (int j = 0; j < 8; j += 2) {
-                unsigned bb[4];
-                frag_bt2(bb, Ks, LDQ, j * 8, kk, lane);
-                MMA::run(sc[j], a, bb);
-                MMA::run(sc[j + 1], a, bb + 2);
-            }
-        }
-#pragma unroll
-        for (int kk = 0; kk < DV; kk += 16) {
-            unsigned a[4];
-            frag_a_v(a, dOs, LDV, warp * 16, kk, lane);
-#pragma unroll
-            for (int j = 0; j < 8; j += 2) {
-                unsigned bb[4];
-                frag_bt2(bb, Vs, LDV, j * 8, kk, lane);
-                MMA::run(dp[j], a, bb);
-                MMA::run(dp[j + 1], a, bb + 2);
-            }
-        }
+        warp_abt<DQK, LDQ, LDQ>(sc, Qs, warp * 16, Ks, lane);   // S = Q K^T
+        warp_abt<DV, LDV, LDV>(dp, dOs, warp * 16, Vs, lane);   // dP = dO V^T
         // dS = P (dP - D), P = exp(S - lse) where allowed.
 #pragma unroll
         for (int j = 0; j < 8; ++j) {
@@ -457,19 +453,7 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) sa_backward_dq(const elem
                 sc[j][e] = p * (dp[j][e] - dd[i]);
             }
         }
-        // dQ += dS K
-#pragma unroll
-        for (int t = 0; t < 4; ++t) {
-            unsigned a[4];
-            frag_regs(a, sc[2 * t], sc[2 * t + 1]);
-#pragma unroll
-            for (int j = 0; j < DQK / 8; j += 2) {
-                unsigned bb[4];
-                frag_b2(bb, Ks, LDQ, t * 16, j * 8, lane);
-                MMA::run(acc[j], a, bb);
-                MMA::run(acc[j + 1], a, bb + 2);
-            }
-        }
+        warp_xb<DQK, LDQ>(acc, sc, Ks, lane);  // dQ += dS K
     }
     for (int i = 0; i < 2; ++i) {
         int r = warp * 16 + g + 8 * i;
@@ -517,11 +501,7 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) sa_backward_dkdv(const el
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c2 = (lane & 3) * 2;
     const float sl2 = scale * LOG2E;
     const i64 bh = (i64)(b * H + h) * P.n;
-    for (int r = threadIdx.x; r < BK; r += NTHREADS) {
-        int m = m0 + r;
-        i64 row = m < P.k_len ? k_row(P, s, m, off) : -1;
-        krows[r] = (row >= 0 && row < P.n) ? row : -1;
-    }
+    key_rows(krows, P, s, m0, off);
     __syncthreads();
     load_tile<DQK, LDQ>(Ks, k + b * sk.b + h * sk.h, krows, sk.t);
     load_tile<DV, LDV>(Vs, v + b * sv.b + h * sv.h, krows, sv.t);
@@ -551,31 +531,8 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) sa_backward_dkdv(const el
         __syncthreads();
         // S^T = K Q^T and dP^T = V dO^T for this warp's 16 keys x 64 queries.
         float st[8][4], dpt[8][4];
-        for (int j = 0; j < 8; ++j) st[j][0] = st[j][1] = st[j][2] = st[j][3] = dpt[j][0] = dpt[j][1] = dpt[j][2] = dpt[j][3] = 0.f;
-#pragma unroll
-        for (int kk = 0; kk < DQK; kk += 16) {
-            unsigned a[4];
-            frag_a_v(a, Ks, LDQ, warp * 16, kk, lane);
-#pragma unroll
-            for (int j = 0; j < 8; j += 2) {
-                unsigned bb[4];
-                frag_bt2(bb, Qs, LDQ, j * 8, kk, lane);
-                MMA::run(st[j], a, bb);
-                MMA::run(st[j + 1], a, bb + 2);
-            }
-        }
-#pragma unroll
-        for (int kk = 0; kk < DV; kk += 16) {
-            unsigned a[4];
-            frag_a_v(a, Vs, LDV, warp * 16, kk, lane);
-#pragma unroll
-            for (int j = 0; j < 8; j += 2) {
-                unsigned bb[4];
-                frag_bt2(bb, dOs, LDV, j * 8, kk, lane);
-                MMA::run(dpt[j], a, bb);
-                MMA::run(dpt[j + 1], a, bb + 2);
-            }
-        }
+        warp_abt<DQK, LDQ, LDQ>(st, Ks, warp * 16, Qs, lane);   // S^T = K Q^T
+        warp_abt<DV, LDV, LDV>(dpt, Vs, warp * 16, dOs, lane);  // dP^T = V dO^T
         // P^T and dS^T = P^T (dP^T - D).
 #pragma unroll
         for (int j = 0; j < 8; ++j) {
@@ -588,27 +545,8 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) sa_backward_dkdv(const el
                 dpt[j][e] = p * (dpt[j][e] - qd[qi]);
             }
         }
-        // dV += P^T dO, dK += dS^T Q
-#pragma unroll
-        for (int t = 0; t < 4; ++t) {
-            unsigned a[4];
-            frag_regs(a, st[2 * t], st[2 * t + 1]);
-#pragma unroll
-            for (int j = 0; j < DV / 8; j += 2) {
-                unsigned bb[4];
-                frag_b2(bb, dOs, LDV, t * 16, j * 8, lane);
-                MMA::run(dva[j], a, bb);
-                MMA::run(dva[j + 1], a, bb + 2);
-            }
-            frag_regs(a, dpt[2 * t], dpt[2 * t + 1]);
-#pragma unroll
-            for (int j = 0; j < DQK / 8; j += 2) {
-                unsigned bb[4];
-                frag_b2(bb, Qs, LDQ, t * 16, j * 8, lane);
-                MMA::run(dka[j], a, bb);
-                MMA::run(dka[j + 1], a, bb + 2);
-            }
-        }
+        warp_xb<DV, LDV>(dva, st, dOs, lane);   // dV += P^T dO
+        warp_xb<DQK, LDQ>(dka, dpt, Qs, lane);  // dK += dS^T Q
     }
     for (int i = 0; i < 2; ++i) {
         int r = warp * 16 + g + 8 * i;

@@ -1,258 +1,7 @@
-// sparse_attention.cu: fused attention over the factorized patterns, FlashAttention-2 style,
-// on tensor cores (mma.sync m16n8k16, bf16 or fp16 inputs, fp32 accumulation).
-// CPU reference: the masked attention of `kernels::attention` (tensor op `attention`).
-//
-// The n x n score matrix is never stored. A launch handles one "part" of a pattern (see the
-// `SaPart` struct below and `kernels::sparse_attention` on the host), which is always the same
-// shape of problem: queries and keys taken from the sequence by index arithmetic, and query p
-// seeing the keys m with lo(p) <= m <= hi(p). With that one shape:
-//   dense causal            one sequence, hi(p) = p;
-//   strided, local part     one sequence, lo(p) = p - l + 1;
-//   strided, column part    l sequences (one per column, query/key rows c, c + l, c + 2l...),
-//                           hi(p) = p: row attention on the transposed [n/l, l] matrix;
-//   fixed, own block        n/l sequences of l, hi(p) = p;
-//   fixed, summary part     keys gathered into a compact set (c per block, at the head's
-//                           summary sub-block), hi(p) = number of summary keys <= p, minus 1.
-// Blocks above the diagonal or outside the pattern are never visited: a query tile walks only
-// the key tiles between lo(first query) and hi(last query).
-//
-// A merged pattern is two parts; each writes its normalised output and log-sum-exp in fp32,
-// and `sa_combine` merges them: lse = log(sum_k exp(lse_k)), out = sum_k exp(lse_k - lse) o_k.
-// The backward needs only the final lse and D = rowsum(dO * O), so each part's backward runs
-// on its own: dS = P * (dP - D) with P = exp(S - lse). Gradients accumulate in fp32 buffers,
-// each row owned by one block per launch (dQ by query tiles, dK and dV by key tiles): no
-// atomics, bit-reproducible.
-//
-// Specialisation (-D): ELEM_TYPE (__nv_bfloat16 or __half), DQK and DV (head widths: 32, 64
-// or 128), SA_VERSION (the kernel version, see RESULTS.md: 1 plain shared loads, 2 ldmatrix).
-
-#ifndef DQK
-#define DQK 64
-#endif
-#ifndef DV
-#define DV 64
-#endif
-#define BQ 64
-#define BK 64
-#define NTHREADS 128
-#define LDQ (DQK + 8)  // shared-memory row strides (elements), padded against bank conflicts
-#define LDV (DV + 8)
-#define LOG2E 1.4426950408889634f
-#define LN2 0.6931471805599453f
-
-// One part of a pattern. All ints; the host struct `SaPart` has the same fields in order.
-struct Part {
-    int n;                       // rows per (batch, head)
-    int n_seq;                   // sub-sequences
-    int q_len, q_seq, q_step;    // query p of sequence s: row s*q_seq + p*q_step
-    int k_len, k_seq, k_group, k_gstride, k_step;  // key m: s*k_seq + (m/k_group)*k_gstride + (m%k_group)*k_step + off(h)
-    int off_base, off_mult, off_mod;               // off(h) = off_base - off_mult * (h % off_mod)
-    int vis_a, vis_c, vis_d, vis_d_is_off, excl;   // hi(p) = (p/a)*c + clamp(p%a - d + 1, 0, c) - 1 - excl
-    int window;                  // lo(p) = p - window + 1 (0: no lower bound)
-    int head_start, head_step, heads;              // the heads of this launch
-};
-
-// Element strides of a [B, H, T, D] view (the last dimension is contiguous).
-struct Str3 { i64 b, h, t; };
-
-__device__ __forceinline__ int head_of(const Part& P, int hz) { return P.head_start + hz * P.head_step; }
-__device__ __forceinline__ int off_of(const Part& P, int h) { return P.off_base - P.off_mult * (h % P.off_mod); }
-__device__ __forceinline__ int hi_of(const Part& P, int p, int off) {
-    int d = P.vis_d_is_off ? off : P.vis_d;
-    int r = p % P.vis_a - d + 1;
-    r = r < 0 ? 0 : (r > P.vis_c ? P.vis_c : r);
-    int hi = (p / P.vis_a) * P.vis_c + r - 1 - P.excl;
-    return hi < P.k_len - 1 ? hi : P.k_len - 1;
-}
-__device__ __forceinline__ int lo_of(const Part& P, int p) { return P.window > 0 ? max(0, p - P.window + 1) : 0; }
-__device__ __forceinline__ i64 q_row(const Part& P, int s, int p) { return (i64)s * P.q_seq + (i64)p * P.q_step; }
-__device__ __forceinline__ i64 k_row(const Part& P, int s, int m, int off) {
-    return (i64)s * P.k_seq + (i64)(m / P.k_group) * P.k_gstride + (i64)(m % P.k_group) * P.k_step + off;
-}
-// Queries of sequence s whose row is inside the sequence.
-__device__ __forceinline__ int q_count(const Part& P, int s) {
-    i64 left = (i64)P.n - (i64)s * P.q_seq;
-    if (left <= 0) return 0;
-    i64 c = (left + P.q_step - 1) / P.q_step;
-    return c < P.q_len ? (int)c : P.q_len;
-}
-
-// ---------------------------------------------------------------- tensor-core primitives
-
-template <typename T> struct Mma;
-template <> struct Mma<__nv_bfloat16> {
-    static __device__ __forceinline__ void run(float c[4], const unsigned a[4], const unsigned b[2]) {
-        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-    }
-    static __device__ __forceinline__ unsigned pack(float x, float y) {
-        __nv_bfloat162 v = __floats2bfloat162_rn(x, y);
-        return *(unsigned*)&v;
-    }
-};
-template <> struct Mma<__half> {
-    static __device__ __forceinline__ void run(float c[4], const unsigned a[4], const unsigned b[2]) {
-        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-    }
-    static __device__ __forceinline__ unsigned pack(float x, float y) {
-        __half2 v = __floats2half2_rn(x, y);
-        return *(unsigned*)&v;
-    }
-};
-typedef Mma<elem> MMA;
-
-// Two consecutive elements of a shared-memory row, as one register.
-__device__ __forceinline__ unsigned ld2(const elem* p) { return *(const unsigned*)p; }
-// Two elements of one column in consecutive rows (stride ld), as one register.
-__device__ __forceinline__ unsigned ld2_col(const elem* p, int ld) {
-    unsigned lo = *(const unsigned short*)p, hi = *(const unsigned short*)(p + ld);
-    return lo | (hi << 16);  // the lower-index element in the low half, as mma expects
-}
-
-// A fragment (16 x 16, row-major) of rows r0 and r0 + 8 of a shared tile, columns k0..k0+15.
-__device__ __forceinline__ void frag_a(unsigned a[4], const elem* tile, int ld, int r0, int k0, int lane) {
-    int g = lane >> 2, c = (lane & 3) * 2;
-    a[0] = ld2(tile + (r0 + g) * ld + k0 + c);
-    a[1] = ld2(tile + (r0 + g + 8) * ld + k0 + c);
-    a[2] = ld2(tile + (r0 + g) * ld + k0 + 8 + c);
-    a[3] = ld2(tile + (r0 + g + 8) * ld + k0 + 8 + c);
-}
-// B fragment (16 x 8) = rows n0..n0+7 of a shared tile, transposed (B[k][n] = tile[n0+n][k0+k]).
-__device__ __forceinline__ void frag_bt(unsigned b[2], const elem* tile, int ld, int n0, int k0, int lane) {
-    int g = lane >> 2, c = (lane & 3) * 2;
-    b[0] = ld2(tile + (n0 + g) * ld + k0 + c);
-    b[1] = ld2(tile + (n0 + g) * ld + k0 + 8 + c);
-}
-// B fragment (16 x 8) = a shared tile as is (B[k][n] = tile[k0+k][n0+n]).
-__device__ __forceinline__ void frag_b(unsigned b[2], const elem* tile, int ld, int k0, int n0, int lane) {
-    int g = lane >> 2, c = (lane & 3) * 2;
-    b[0] = ld2_col(tile + (k0 + c) * ld + n0 + g, ld);
-    b[1] = ld2_col(tile + (k0 + 8 + c) * ld + n0 + g, ld);
-}
-// Version 2 loads fragments with ldmatrix: one instruction moves four 8 x 8 tiles, where
-// version 1 issues a 32-bit (or two 16-bit) shared load per register.
-#ifndef SA_VERSION
-#define SA_VERSION 1
-#endif
-__device__ __forceinline__ void ldsm_x4(unsigned r[4], const elem* p) {
-    unsigned a = (unsigned)__cvta_generic_to_shared(p);
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];" : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
-}
-__device__ __forceinline__ void ldsm_x4_trans(unsigned r[4], const elem* p) {
-    unsigned a = (unsigned)__cvta_generic_to_shared(p);
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];" : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
-}
-
-// The A fragment of rows r0..r0+15, columns k0..k0+15.
-__device__ __forceinline__ void frag_a_v(unsigned a[4], const elem* tile, int ld, int r0, int k0, int lane) {
-#if SA_VERSION >= 2
-    int mi = lane >> 3;  // lanes 8 mi .. 8 mi + 7 address the rows of matrix mi
-    ldsm_x4(a, tile + (r0 + (lane & 7) + (mi & 1) * 8) * ld + k0 + (mi >> 1) * 8);
-#else
-    frag_a_v(a, tile, ld, r0, k0, lane);
-#endif
-}
-// Two B fragments (n-tiles n0 and n0 + 8) of a tile read transposed: b[0..1], b[2..3].
-__device__ __forceinline__ void frag_bt2(unsigned b[4], const elem* tile, int ld, int n0, int k0, int lane) {
-#if SA_VERSION >= 2
-    int mi = lane >> 3;
-    ldsm_x4(b, tile + (n0 + (lane & 7) + (mi >> 1) * 8) * ld + k0 + (mi & 1) * 8);
-#else
-    frag_bt(b, tile, ld, n0, k0, lane);
-    frag_bt(b + 2, tile, ld, n0 + 8, k0, lane);
-#endif
-}
-// Two B fragments (n-tiles n0 and n0 + 8) of a tile read as is.
-__device__ __forceinline__ void frag_b2(unsigned b[4], const elem* tile, int ld, int k0, int n0, int lane) {
-#if SA_VERSION >= 2
-    int mi = lane >> 3;
-    ldsm_x4_trans(b, tile + (k0 + (lane & 7) + (mi & 1) * 8) * ld + n0 + (mi >> 1) * 8);
-#else
-    frag_b(b, tile, ld, k0, n0, lane);
-    frag_b(b + 2, tile, ld, k0, n0 + 8, lane);
-#endif
-}
-
-// An A fragment from accumulator registers x[2t], x[2t+1] (rows g, g+8; 16 columns).
-__device__ __forceinline__ void frag_regs(unsigned a[4], const float x0[4], const float x1[4]) {
-    a[0] = MMA::pack(x0[0], x0[1]);
-    a[1] = MMA::pack(x0[2], x0[3]);
-    a[2] = MMA::pack(x1[0], x1[1]);
-    a[3] = MMA::pack(x1[2], x1[3]);
-}
-
-// Copies `rows` rows of width W from global (row r at base + row_index(r) * st) into a shared
-// tile (stride LD), zero-filling rows whose index is -1. 16-byte vectors.
-template <int W, int LD>
-__device__ __forceinline__ void load_tile(elem* tile, const elem* base, const i64* row_idx, i64 st) {
-    constexpr int VEC = 8, PER_ROW = W / VEC;
-    for (int i = threadIdx.x; i < 64 * PER_ROW; i += NTHREADS) {
-        int r = i / PER_ROW, v = i % PER_ROW;
-        Pack val;
-        i64 row = row_idx[r];
-        if (row >= 0) {
-            val = *(const Pack*)(base + row * st + v * VEC);
-        } else {
-#pragma unroll
-            for (int e = 0; e < VEC; ++e) val.v[e] = from_f<elem>(0.f);
-        }
-        *(Pack*)(tile + r * LD + v * VEC) = val;
-    }
-}
-
-// ---------------------------------------------------------------- warp products
-// A warp owns 16 rows of its tiles (rows r0 .. r0 + 15) and 8 x 4 or (W / 8) x 4 accumulator
-// registers (mma's C layout: registers e = 0, 1 in row g, e = 2, 3 in row g + 8).
-
-// acc = A B^T: A the warp's 16 rows of a shared tile (width W), B all 64 rows of another
-// (width W). 16 x 64, e.g. S = Q K^T or dP = dO V^T.
-template <int W, int LDA, int LDB>
-__device__ __forceinline__ void warp_abt(float (&acc)[8][4], const elem* A, int r0, const elem* B, int lane) {
-#pragma unroll
-    for (int j = 0; j < 8; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
-#pragma unroll
-    for (int kk = 0; kk < W; kk += 16) {
-        unsigned a[4];
-        frag_a_v(a, A, LDA, r0, kk, lane);
-#pragma unroll
-        for (int j = 0; j < 8; j += 2) {
-            unsigned bb[4];
-            frag_bt2(bb, B, LDB, j * 8, kk, lane);
-            MMA::run(acc[j], a, bb);
-            MMA::run(acc[j + 1], a, bb + 2);
-        }
-    }
-}
-
-// acc += X B: X the warp's 16 x 64 registers (rounded to the input type, as FlashAttention
-// does with P), B a 64 x W shared tile. E.g. O += P V or dQ += dS K.
-template <int W, int LDB>
-__device__ __forceinline__ void warp_xb(float (&acc)[W / 8][4], const float (&x)[8][4], const elem* B, int lane) {
-#pragma unroll
-    for (int t = 0; t < 4; ++t) {
-        unsigned a[4];
-        frag_regs(a, x[2 * t], x[2 * t + 1]);
-#pragma unroll
-        for (int j = 0; j < W / 8; j += 2) {
-            unsigned bb[4];
-            frag_b2(bb, B, LDB, t * 16, j * 8, lane);
-            MMA::run(acc[j], a, bb);
-            MMA::run(acc[j + 1], a, bb + 2);
-        }
-    }
-}
-
-// The rows of keys t0 .. t0 + 63 of sequence s (-1 past the part's keys or the sequence).
-__device__ __forceinline__ void key_rows(i64* krows, const Part& P, int s, int t0, int off) {
-    for (int r = threadIdx.x; r < BK; r += NTHREADS) {
-        int m = t0 + r;
-        i64 row = m < P.k_len ? k_row(P, s, m, off) : -1;
-        krows[r] = (row >= 0 && row < P.n) ? row : -1;
-    }
-}
+// sparse_attention.cu: versions 1 and 2 of the fused sparse attention kernels (the shared
+// pieces, and the description of the method, are in sparse_attention_common.cuh).
+// v1 (SA_VERSION=1): every MMA fragment register loaded with its own shared-memory load;
+// v2 (SA_VERSION=2): fragments loaded with ldmatrix. Both load each tile synchronously.
 
 // ---------------------------------------------------------------- forward
 
@@ -270,22 +19,14 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) sa_forward(const elem* q,
     const int qc = q_count(P, s), p0 = blockIdx.x * BQ;
     if (p0 >= qc) return;
     const int p_last = min(p0 + BQ, qc) - 1;
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c2 = (lane & 3) * 2;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const float sl2 = scale * LOG2E;
     for (int r = threadIdx.x; r < BQ; r += NTHREADS) qrows[r] = (p0 + r <= p_last) ? q_row(P, s, p0 + r) : -1;
     __syncthreads();
     load_tile<DQK, LDQ>(Qs, q + b * sq.b + h * sq.h, qrows, sq.t);
-    // This thread's two query rows: visibility bounds.
-    int lo[2], hi[2];
-    for (int i = 0; i < 2; ++i) {
-        int p = p0 + warp * 16 + g + 8 * i;
-        bool ok = p <= p_last;
-        lo[i] = ok ? lo_of(P, p) : 1;
-        hi[i] = ok ? hi_of(P, p, off) : -1;
-    }
+    Rows R = rows_of(P, s, p0, p_last, off, warp * 16, lane);
     float o[DV / 8][4];
     for (int j = 0; j < DV / 8; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.f;
-    float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};
     const int m_lo = lo_of(P, p0), m_hi = hi_of(P, p_last, off);
     for (int t0 = (m_lo / BK) * BK; t0 <= m_hi; t0 += BK) {
         __syncthreads();  // the previous tile is no longer read
@@ -294,107 +35,9 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) sa_forward(const elem* q,
         load_tile<DQK, LDQ>(Ks, k + b * sk.b + h * sk.h, krows, sk.t);
         load_tile<DV, LDV>(Vs, v + b * sv.b + h * sv.h, krows, sv.t);
         __syncthreads();
-        // S = Q K^T for this warp's 16 rows: 8 tiles of 8 keys.
-        float sc[8][4];
-        warp_abt<DQK, LDQ, LDQ>(sc, Qs, warp * 16, Ks, lane);
-        // Mask, scale (log2 domain), online softmax.
-        float mx[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-        for (int j = 0; j < 8; ++j) {
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                int i = e >> 1, m = t0 + j * 8 + c2 + (e & 1);
-                float x = (m >= lo[i] && m <= hi[i]) ? sc[j][e] * sl2 : -INFINITY;
-                sc[j][e] = x;
-                mx[i] = fmaxf(mx[i], x);
-            }
-        }
-        float alpha[2];
-#pragma unroll
-        for (int i = 0; i < 2; ++i) {
-            mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffff, mx[i], 1));
-            mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffff, mx[i], 2));
-            float m_new = fmaxf(m_run[i], mx[i]);
-            float m_use = m_new == -INFINITY ? 0.f : m_new;
-            alpha[i] = exp2f(m_run[i] - m_use);
-            m_run[i] = m_new;
-            mx[i] = m_use;
-            l_run[i] *= alpha[i];
-        }
-#pragma unroll
-        for (int j = 0; j < 8; ++j) {
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                float p = exp2f(sc[j][e] - mx[e >> 1]);
-                sc[j][e] = p;
-                l_run[e >> 1] += p;
-            }
-        }
-#pragma unroll
-        for (int j = 0; j < DV / 8; ++j) {
-            o[j][0] *= alpha[0];
-            o[j][1] *= alpha[0];
-            o[j][2] *= alpha[1];
-            o[j][3] *= alpha[1];
-        }
-        warp_xb<DV, LDV>(o, sc, Vs, lane);  // O += P V
+        fwd_tile(o, R, Qs, Ks, Vs, t0, sl2, warp, lane);
     }
-    // Finish: row sums across the 4 lanes of a row, normalise, write.
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-        l_run[i] += __shfl_xor_sync(0xffffffff, l_run[i], 1);
-        l_run[i] += __shfl_xor_sync(0xffffffff, l_run[i], 2);
-    }
-    for (int i = 0; i < 2; ++i) {
-        int r = warp * 16 + g + 8 * i;
-        if (p0 + r > p_last) continue;
-        i64 row = qrows[r];
-        i64 base = ((i64)(b * H + h) * P.n + row);
-        float inv = l_run[i] > 0.f ? 1.f / l_run[i] : 0.f;
-        for (int j = 0; j < DV / 8; ++j) {
-            float2 val = make_float2(o[j][2 * i] * inv, o[j][2 * i + 1] * inv);
-            *(float2*)(o_part + base * DV + j * 8 + c2) = val;
-        }
-        if ((lane & 3) == 0) lse_part[base] = l_run[i] > 0.f ? (m_run[i] + log2f(l_run[i])) * LN2 : -INFINITY;
-    }
-}
-
-// Merges the parts of each row: lse = log sum exp(lse_k), out = sum exp(lse_k - lse) o_k.
-// One warp per row. out: [B, H, n, DV] (strides so), lse: [B, H, n].
-extern "C" __global__ void sa_combine(const float* o_parts, const float* lse_parts, int n_parts, i64 rows, int H, int n, elem* out, Str3 so, float* lse) {
-    i64 r = (i64)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
-    int lane = threadIdx.x & 31;
-    if (r >= rows) return;
-    float mx = -INFINITY;
-    for (int k = 0; k < n_parts; ++k) mx = fmaxf(mx, lse_parts[k * rows + r]);
-    float total = 0.f;
-    for (int k = 0; k < n_parts; ++k) total += mx == -INFINITY ? 0.f : expf(lse_parts[k * rows + r] - mx);
-    float l = mx == -INFINITY ? -INFINITY : mx + logf(total);
-    i64 bh = r / n, t = r % n;
-    elem* dst = out + (bh / H) * so.b + (bh % H) * so.h + t * so.t;
-    for (int c = lane; c < DV; c += 32) {
-        float acc = 0.f;
-        for (int k = 0; k < n_parts; ++k) {
-            float lk = lse_parts[k * rows + r];
-            if (lk != -INFINITY) acc += expf(lk - l) * o_parts[(k * rows + r) * DV + c];
-        }
-        dst[c] = from_f<elem>(acc);
-    }
-    if (lane == 0) lse[r] = l;
-}
-
-// D = rowsum(dO * O), fp32, one warp per row.
-extern "C" __global__ void sa_rowdot(const elem* dout, Str3 sd, const elem* out, Str3 so, i64 rows, int H, int n, float* d) {
-    i64 r = (i64)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
-    int lane = threadIdx.x & 31;
-    if (r >= rows) return;
-    i64 bh = r / n, t = r % n;
-    const elem* a = dout + (bh / H) * sd.b + (bh % H) * sd.h + t * sd.t;
-    const elem* o = out + (bh / H) * so.b + (bh % H) * so.h + t * so.t;
-    float acc = 0.f;
-    for (int c = lane; c < DV; c += 32) acc += to_f(a[c]) * to_f(o[c]);
-    for (int w = 16; w > 0; w >>= 1) acc += __shfl_xor_sync(0xffffffff, acc, w);
-    if (lane == 0) d[r] = acc;
+    fwd_store(o, R, o_part, lse_part, (i64)(b * H + h) * P.n, p0, p_last, warp, lane, [&](int r) { return qrows[r]; });
 }
 
 // ---------------------------------------------------------------- backward: dQ
@@ -413,22 +56,20 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) sa_backward_dq(const elem
     const int qc = q_count(P, s), p0 = blockIdx.x * BQ;
     if (p0 >= qc) return;
     const int p_last = min(p0 + BQ, qc) - 1;
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c2 = (lane & 3) * 2;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2;
     const float sl2 = scale * LOG2E;
     for (int r = threadIdx.x; r < BQ; r += NTHREADS) qrows[r] = (p0 + r <= p_last) ? q_row(P, s, p0 + r) : -1;
     __syncthreads();
     load_tile<DQK, LDQ>(Qs, q + b * sq.b + h * sq.h, qrows, sq.t);
     load_tile<DV, LDV>(dOs, dout + b * sd.b + h * sd.h, qrows, sd.t);
     const i64 bh = (i64)(b * H + h) * P.n;
-    int lo[2], hi[2];
-    float lse2[2], dd[2];
+    Rows R = rows_of(P, s, p0, p_last, off, warp * 16, lane);
     for (int i = 0; i < 2; ++i) {
-        int r = warp * 16 + g + 8 * i, p = p0 + r;
-        bool ok = p <= p_last;
-        lo[i] = ok ? lo_of(P, p) : 1;
-        hi[i] = ok ? hi_of(P, p, off) : -1;
-        lse2[i] = ok ? lse[bh + q_row(P, s, p)] * LOG2E : 0.f;
-        dd[i] = ok ? dsum[bh + q_row(P, s, p)] : 0.f;
+        int p = p0 + warp * 16 + g + 8 * i;
+        if (p <= p_last) {
+            R.lse2[i] = lse[bh + q_row(P, s, p)] * LOG2E;
+            R.dd[i] = dsum[bh + q_row(P, s, p)];
+        }
     }
     float acc[DQK / 8][4];
     for (int j = 0; j < DQK / 8; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
@@ -440,46 +81,15 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) sa_backward_dq(const elem
         load_tile<DQK, LDQ>(Ks, k + b * sk.b + h * sk.h, krows, sk.t);
         load_tile<DV, LDV>(Vs, v + b * sv.b + h * sv.h, krows, sv.t);
         __syncthreads();
-        float sc[8][4], dp[8][4];
-        warp_abt<DQK, LDQ, LDQ>(sc, Qs, warp * 16, Ks, lane);   // S = Q K^T
-        warp_abt<DV, LDV, LDV>(dp, dOs, warp * 16, Vs, lane);   // dP = dO V^T
-        // dS = P (dP - D), P = exp(S - lse) where allowed.
-#pragma unroll
-        for (int j = 0; j < 8; ++j) {
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                int i = e >> 1, m = t0 + j * 8 + c2 + (e & 1);
-                float p = (m >= lo[i] && m <= hi[i]) ? exp2f(sc[j][e] * sl2 - lse2[i]) : 0.f;
-                sc[j][e] = p * (dp[j][e] - dd[i]);
-            }
-        }
-        warp_xb<DQK, LDQ>(acc, sc, Ks, lane);  // dQ += dS K
+        dq_tile(acc, R, Qs, dOs, Ks, Vs, t0, sl2, warp, lane);
     }
     for (int i = 0; i < 2; ++i) {
         int r = warp * 16 + g + 8 * i;
-        if (p0 + r > p_last) continue;
-        float* dst = dq + (bh + qrows[r]) * DQK;
-        for (int j = 0; j < DQK / 8; ++j) {
-            float2* d2 = (float2*)(dst + j * 8 + c2);
-            float2 cur = *d2;
-            cur.x += acc[j][2 * i] * scale;
-            cur.y += acc[j][2 * i + 1] * scale;
-            *d2 = cur;
-        }
+        if (p0 + r <= p_last) add_row<DQK>(dq + (bh + qrows[r]) * DQK, acc, i, scale, lane);
     }
 }
 
 // ---------------------------------------------------------------- backward: dK, dV
-
-// The first query p of sequence positions [0, qc) with hi(p) >= m (hi is non-decreasing).
-__device__ int first_query_seeing(const Part& P, int m, int off, int qc) {
-    int lo = 0, hi = qc;
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        if (hi_of(P, mid, off) >= m) hi = mid; else lo = mid + 1;
-    }
-    return lo;
-}
 
 // grid (key tiles, n_seq, B * heads); 4 warps, 16 keys each. dk: [B, H, n, DQK], dv: [B, H,
 // n, DV], fp32, accumulated (+=).
@@ -491,14 +101,13 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) sa_backward_dkdv(const el
     elem* Qs = Vs + BK * LDV;
     elem* dOs = Qs + BQ * LDQ;
     __shared__ i64 qrows[BQ], krows[BK];
-    __shared__ int qlo[BQ], qhi[BQ];
-    __shared__ float qlse[BQ], qd[BQ];
+    __shared__ QueryTile T;
     const int s = blockIdx.y, hz = blockIdx.z % P.heads, b = blockIdx.z / P.heads;
     const int h = head_of(P, hz), off = off_of(P, h);
     const int m0 = blockIdx.x * BK;
     if (m0 >= P.k_len) return;
     const int qc = q_count(P, s);
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c2 = (lane & 3) * 2;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2;
     const float sl2 = scale * LOG2E;
     const i64 bh = (i64)(b * H + h) * P.n;
     key_rows(krows, P, s, m0, off);
@@ -515,58 +124,17 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) sa_backward_dkdv(const el
     const int my_key[2] = {m0 + warp * 16 + g, m0 + warp * 16 + g + 8};
     for (int t0 = (p_first / BQ) * BQ; t0 < p_end; t0 += BQ) {
         __syncthreads();
-        for (int r = threadIdx.x; r < BQ; r += NTHREADS) {
-            int p = t0 + r;
-            bool ok = p < qc;
-            i64 row = ok ? q_row(P, s, p) : -1;
-            qrows[r] = row;
-            qlo[r] = ok ? lo_of(P, p) : 1;
-            qhi[r] = ok ? hi_of(P, p, off) : -1;
-            qlse[r] = ok ? lse[bh + row] * LOG2E : 0.f;
-            qd[r] = ok ? dsum[bh + row] : 0.f;
-        }
+        query_tile(T, qrows, P, s, t0, qc, off, bh, lse, dsum);
         __syncthreads();
         load_tile<DQK, LDQ>(Qs, q + b * sq.b + h * sq.h, qrows, sq.t);
         load_tile<DV, LDV>(dOs, dout + b * sd.b + h * sd.h, qrows, sd.t);
         __syncthreads();
-        // S^T = K Q^T and dP^T = V dO^T for this warp's 16 keys x 64 queries.
-        float st[8][4], dpt[8][4];
-        warp_abt<DQK, LDQ, LDQ>(st, Ks, warp * 16, Qs, lane);   // S^T = K Q^T
-        warp_abt<DV, LDV, LDV>(dpt, Vs, warp * 16, dOs, lane);  // dP^T = V dO^T
-        // P^T and dS^T = P^T (dP^T - D).
-#pragma unroll
-        for (int j = 0; j < 8; ++j) {
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                int qi = j * 8 + c2 + (e & 1), m = my_key[e >> 1];
-                bool ok = m >= qlo[qi] && m <= qhi[qi];
-                float p = ok ? exp2f(st[j][e] * sl2 - qlse[qi]) : 0.f;
-                st[j][e] = p;
-                dpt[j][e] = p * (dpt[j][e] - qd[qi]);
-            }
-        }
-        warp_xb<DV, LDV>(dva, st, dOs, lane);   // dV += P^T dO
-        warp_xb<DQK, LDQ>(dka, dpt, Qs, lane);  // dK += dS^T Q
+        dkdv_tile(dka, dva, my_key, T, Ks, Vs, Qs, dOs, sl2, warp, lane);
     }
     for (int i = 0; i < 2; ++i) {
-        int r = warp * 16 + g + 8 * i;
-        i64 row = krows[r];
+        i64 row = krows[warp * 16 + g + 8 * i];
         if (row < 0) continue;
-        float* dkr = dk + (bh + row) * DQK;
-        float* dvr = dv + (bh + row) * DV;
-        for (int j = 0; j < DQK / 8; ++j) {
-            float2* d2 = (float2*)(dkr + j * 8 + c2);
-            float2 cur = *d2;
-            cur.x += dka[j][2 * i] * scale;
-            cur.y += dka[j][2 * i + 1] * scale;
-            *d2 = cur;
-        }
-        for (int j = 0; j < DV / 8; ++j) {
-            float2* d2 = (float2*)(dvr + j * 8 + c2);
-            float2 cur = *d2;
-            cur.x += dva[j][2 * i];
-            cur.y += dva[j][2 * i + 1];
-            *d2 = cur;
-        }
+        add_row<DQK>(dk + (bh + row) * DQK, dka, i, scale, lane);
+        add_row<DV>(dv + (bh + row) * DV, dva, i, 1.f, lane);
     }
 }

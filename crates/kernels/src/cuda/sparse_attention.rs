@@ -54,16 +54,35 @@ fn width(d: usize) -> Result<&'static str> {
     }
 }
 
-/// The kernel version (`ST_SA_VERSION`): 1 loads every MMA fragment register with plain
-/// shared-memory loads, 2 with `ldmatrix`. Kept selectable so the benchmark can measure each
-/// step. The default is the newest version checked on a GPU: 1 (version 2 compiles for sm_90
-/// but has not run yet).
+/// The kernel version (`ST_SA_VERSION`), kept selectable so the benchmark can measure each
+/// step: 1 loads every MMA fragment register with plain shared-memory loads; 2 with
+/// `ldmatrix`; 3 also copies the next tile with `cp.async` while the current one is computed
+/// (`sparse_attention_v3.cu`). The default is the newest version checked on a GPU: 1 (2 and 3
+/// compile for sm_90 but have not run yet).
 pub fn version() -> &'static str {
     static V: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
     V.get_or_init(|| match std::env::var("ST_SA_VERSION").as_deref() {
         Ok("2") => "2",
+        Ok("3") => "3",
         _ => "1",
     })
+}
+
+/// The source file of the selected version.
+fn file() -> &'static str {
+    if version() == "3" {
+        "sparse_attention_v3.cu"
+    } else {
+        "sparse_attention.cu"
+    }
+}
+
+/// Dynamic shared memory (bytes) of the three tile kernels: (forward, dQ, dK/dV). Version 3
+/// keeps two stages of the tiles it streams.
+fn shared_bytes(e: Elem, d: &SaDims) -> (usize, usize, usize) {
+    let (q, v) = (TILE * (d.dqk + 8), TILE * (d.dv + 8));
+    let stages = if version() == "3" { 2 } else { 1 };
+    ((q + stages * (q + v)) * e.size(), (q + v + stages * (q + v)) * e.size(), (q + v + stages * (q + v)) * e.size())
 }
 
 fn defines(e: Elem, d: &SaDims) -> Result<[(&'static str, &'static str); 4]> {
@@ -77,7 +96,7 @@ fn defines(e: Elem, d: &SaDims) -> Result<[(&'static str, &'static str); 4]> {
 /// memory and the listed arguments.
 macro_rules! tiles {
     ($gpu:expr, $defs:expr, $name:expr, $grid:expr, $smem:expr, [$($arg:expr),* $(,)?]) => {{
-        let func = $gpu.function("sparse_attention.cu", $defs, $name)?;
+        let func = $gpu.function(file(), $defs, $name)?;
         func.set_attribute(CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, $smem as i32).map_err(cuda_err("shared memory attribute"))?;
         let mut b = $gpu.stream.launch_builder(&func);
         $( b.arg($arg); )*
@@ -107,7 +126,7 @@ pub fn forward(gpu: &Gpu, e: Elem, d: SaDims, q: View, k: View, v: View, parts: 
     let o_parts = gpu.alloc(Elem::F32, parts.len() * rows * d.dv)?;
     let lse_parts = gpu.alloc(Elem::F32, parts.len() * rows)?;
     super::launch::fill(gpu, Elem::F32, lse_parts.ptr(gpu), parts.len() * rows, f32::NEG_INFINITY)?;
-    let smem = (2 * TILE * (d.dqk + 8) + TILE * (d.dv + 8)) * e.size();
+    let (smem, _, _) = shared_bytes(e, &d);
     let h = d.heads as i32;
     for (i, part) in parts.iter().enumerate() {
         let (op, lp) = (o_parts.ptr_at(gpu, i * rows * d.dv), lse_parts.ptr_at(gpu, i * rows));
@@ -117,7 +136,7 @@ pub fn forward(gpu: &Gpu, e: Elem, d: SaDims, q: View, k: View, v: View, parts: 
     let out = gpu.alloc(e, rows * d.dv)?;
     let lse = gpu.alloc(Elem::F32, rows)?;
     let so = Str3 { b: (d.heads * d.n * d.dv) as i64, h: (d.n * d.dv) as i64, t: d.dv as i64 };
-    let func = gpu.function("sparse_attention.cu", &defs, "sa_combine")?;
+    let func = gpu.function(file(), &defs, "sa_combine")?;
     let mut b = gpu.stream.launch_builder(&func);
     let (opp, lpp, np, rows_i, n_i, outp, lsep) = (o_parts.ptr(gpu), lse_parts.ptr(gpu), parts.len() as i32, rows as i64, d.n as i32, out.ptr(gpu), lse.ptr(gpu));
     b.arg(&opp).arg(&lpp).arg(&np).arg(&rows_i).arg(&h).arg(&n_i).arg(&outp).arg(&so).arg(&lsep);
@@ -136,7 +155,7 @@ pub fn backward(gpu: &Gpu, e: Elem, d: SaDims, q: View, k: View, v: View, out: V
     // D = rowsum(dO * O)
     let dsum = gpu.alloc(Elem::F32, rows)?;
     {
-        let func = gpu.function("sparse_attention.cu", &defs, "sa_rowdot")?;
+        let func = gpu.function(file(), &defs, "sa_rowdot")?;
         let mut b = gpu.stream.launch_builder(&func);
         let (rows_i, n_i, dp) = (rows as i64, d.n as i32, dsum.ptr(gpu));
         b.arg(&dout.ptr).arg(&dout.strides).arg(&out.ptr).arg(&out.strides).arg(&rows_i).arg(&h).arg(&n_i).arg(&dp);
@@ -146,14 +165,14 @@ pub fn backward(gpu: &Gpu, e: Elem, d: SaDims, q: View, k: View, v: View, out: V
     let dq = gpu.zeros(Elem::F32, rows * d.dqk)?;
     let dk = gpu.zeros(Elem::F32, rows * d.dqk)?;
     let dv = gpu.zeros(Elem::F32, rows * d.dv)?;
-    let smem = 2 * TILE * (d.dqk + 8 + d.dv + 8) * e.size();
+    let (_, smem_dq, smem_dkdv) = shared_bytes(e, &d);
     let (dqp, dkp, dvp, dsp) = (dq.ptr(gpu), dk.ptr(gpu), dv.ptr(gpu), dsum.ptr(gpu));
     for part in parts {
         let z = (d.batch * part.heads as usize) as u32;
         let grid_q = ((part.q_len as usize).div_ceil(TILE) as u32, part.n_seq as u32, z);
-        tiles!(gpu, &defs, "sa_backward_dq", grid_q, smem, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dqp, part, &h, &scale]);
+        tiles!(gpu, &defs, "sa_backward_dq", grid_q, smem_dq, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dqp, part, &h, &scale]);
         let grid_k = ((part.k_len as usize).div_ceil(TILE) as u32, part.n_seq as u32, z);
-        tiles!(gpu, &defs, "sa_backward_dkdv", grid_k, smem, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dkp, &dvp, part, &h, &scale]);
+        tiles!(gpu, &defs, "sa_backward_dkdv", grid_k, smem_dkdv, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dkp, &dvp, part, &h, &scale]);
     }
     let cast = |acc: &DevBuf, len: usize| -> Result<DevBuf> {
         let o = gpu.alloc(e, len)?;

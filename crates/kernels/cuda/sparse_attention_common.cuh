@@ -1,0 +1,483 @@
+// sparse_attention_common.cuh: what every version of the fused sparse attention shares (the
+// part description, index arithmetic, tensor-core fragments, warp products, and the small
+// combine and row-dot kernels). Each version file (sparse_attention.cu: v1 and v2;
+// sparse_attention_v3.cu) is compiled with this text in front of it.
+//
+// Fused attention over the factorized patterns, FlashAttention-2 style,
+// on tensor cores (mma.sync m16n8k16, bf16 or fp16 inputs, fp32 accumulation).
+// CPU reference: the masked attention of `kernels::attention` (tensor op `attention`).
+//
+// The n x n score matrix is never stored. A launch handles one "part" of a pattern (see the
+// `SaPart` struct below and `kernels::sparse_attention` on the host), which is always the same
+// shape of problem: queries and keys taken from the sequence by index arithmetic, and query p
+// seeing the keys m with lo(p) <= m <= hi(p). With that one shape:
+//   dense causal            one sequence, hi(p) = p;
+//   strided, local part     one sequence, lo(p) = p - l + 1;
+//   strided, column part    l sequences (one per column, query/key rows c, c + l, c + 2l...),
+//                           hi(p) = p: row attention on the transposed [n/l, l] matrix;
+//   fixed, own block        n/l sequences of l, hi(p) = p;
+//   fixed, summary part     keys gathered into a compact set (c per block, at the head's
+//                           summary sub-block), hi(p) = number of summary keys <= p, minus 1.
+// Blocks above the diagonal or outside the pattern are never visited: a query tile walks only
+// the key tiles between lo(first query) and hi(last query).
+//
+// A merged pattern is two parts; each writes its normalised output and log-sum-exp in fp32,
+// and `sa_combine` merges them: lse = log(sum_k exp(lse_k)), out = sum_k exp(lse_k - lse) o_k.
+// The backward needs only the final lse and D = rowsum(dO * O), so each part's backward runs
+// on its own: dS = P * (dP - D) with P = exp(S - lse). Gradients accumulate in fp32 buffers,
+// each row owned by one block per launch (dQ by query tiles, dK and dV by key tiles): no
+// atomics, bit-reproducible.
+//
+// Specialisation (-D): ELEM_TYPE (__nv_bfloat16 or __half), DQK and DV (head widths: 32, 64
+// or 128), SA_VERSION (the kernel version, see benches/RESULTS.md: 1 plain shared loads,
+// 2 ldmatrix, 3 ldmatrix and cp.async double buffering in sparse_attention_v3.cu).
+
+#ifndef DQK
+#define DQK 64
+#endif
+#ifndef DV
+#define DV 64
+#endif
+#define BQ 64
+#define BK 64
+#define NTHREADS 128
+#define LDQ (DQK + 8)  // shared-memory row strides (elements), padded against bank conflicts
+#define LDV (DV + 8)
+#define LOG2E 1.4426950408889634f
+#define LN2 0.6931471805599453f
+
+// One part of a pattern. All ints; the host struct `SaPart` has the same fields in order.
+struct Part {
+    int n;                       // rows per (batch, head)
+    int n_seq;                   // sub-sequences
+    int q_len, q_seq, q_step;    // query p of sequence s: row s*q_seq + p*q_step
+    int k_len, k_seq, k_group, k_gstride, k_step;  // key m: s*k_seq + (m/k_group)*k_gstride + (m%k_group)*k_step + off(h)
+    int off_base, off_mult, off_mod;               // off(h) = off_base - off_mult * (h % off_mod)
+    int vis_a, vis_c, vis_d, vis_d_is_off, excl;   // hi(p) = (p/a)*c + clamp(p%a - d + 1, 0, c) - 1 - excl
+    int window;                  // lo(p) = p - window + 1 (0: no lower bound)
+    int head_start, head_step, heads;              // the heads of this launch
+};
+
+// Element strides of a [B, H, T, D] view (the last dimension is contiguous).
+struct Str3 { i64 b, h, t; };
+
+__device__ __forceinline__ int head_of(const Part& P, int hz) { return P.head_start + hz * P.head_step; }
+__device__ __forceinline__ int off_of(const Part& P, int h) { return P.off_base - P.off_mult * (h % P.off_mod); }
+__device__ __forceinline__ int hi_of(const Part& P, int p, int off) {
+    int d = P.vis_d_is_off ? off : P.vis_d;
+    int r = p % P.vis_a - d + 1;
+    r = r < 0 ? 0 : (r > P.vis_c ? P.vis_c : r);
+    int hi = (p / P.vis_a) * P.vis_c + r - 1 - P.excl;
+    return hi < P.k_len - 1 ? hi : P.k_len - 1;
+}
+__device__ __forceinline__ int lo_of(const Part& P, int p) { return P.window > 0 ? max(0, p - P.window + 1) : 0; }
+__device__ __forceinline__ i64 q_row(const Part& P, int s, int p) { return (i64)s * P.q_seq + (i64)p * P.q_step; }
+__device__ __forceinline__ i64 k_row(const Part& P, int s, int m, int off) {
+    return (i64)s * P.k_seq + (i64)(m / P.k_group) * P.k_gstride + (i64)(m % P.k_group) * P.k_step + off;
+}
+// Queries of sequence s whose row is inside the sequence.
+__device__ __forceinline__ int q_count(const Part& P, int s) {
+    i64 left = (i64)P.n - (i64)s * P.q_seq;
+    if (left <= 0) return 0;
+    i64 c = (left + P.q_step - 1) / P.q_step;
+    return c < P.q_len ? (int)c : P.q_len;
+}
+
+// ---------------------------------------------------------------- tensor-core primitives
+
+template <typename T> struct Mma;
+template <> struct Mma<__nv_bfloat16> {
+    static __device__ __forceinline__ void run(float c[4], const unsigned a[4], const unsigned b[2]) {
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+    }
+    static __device__ __forceinline__ unsigned pack(float x, float y) {
+        __nv_bfloat162 v = __floats2bfloat162_rn(x, y);
+        return *(unsigned*)&v;
+    }
+};
+template <> struct Mma<__half> {
+    static __device__ __forceinline__ void run(float c[4], const unsigned a[4], const unsigned b[2]) {
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+    }
+    static __device__ __forceinline__ unsigned pack(float x, float y) {
+        __half2 v = __floats2half2_rn(x, y);
+        return *(unsigned*)&v;
+    }
+};
+typedef Mma<elem> MMA;
+
+// Two consecutive elements of a shared-memory row, as one register.
+__device__ __forceinline__ unsigned ld2(const elem* p) { return *(const unsigned*)p; }
+// Two elements of one column in consecutive rows (stride ld), as one register.
+__device__ __forceinline__ unsigned ld2_col(const elem* p, int ld) {
+    unsigned lo = *(const unsigned short*)p, hi = *(const unsigned short*)(p + ld);
+    return lo | (hi << 16);  // the lower-index element in the low half, as mma expects
+}
+
+// A fragment (16 x 16, row-major) of rows r0 and r0 + 8 of a shared tile, columns k0..k0+15.
+__device__ __forceinline__ void frag_a(unsigned a[4], const elem* tile, int ld, int r0, int k0, int lane) {
+    int g = lane >> 2, c = (lane & 3) * 2;
+    a[0] = ld2(tile + (r0 + g) * ld + k0 + c);
+    a[1] = ld2(tile + (r0 + g + 8) * ld + k0 + c);
+    a[2] = ld2(tile + (r0 + g) * ld + k0 + 8 + c);
+    a[3] = ld2(tile + (r0 + g + 8) * ld + k0 + 8 + c);
+}
+// B fragment (16 x 8) = rows n0..n0+7 of a shared tile, transposed (B[k][n] = tile[n0+n][k0+k]).
+__device__ __forceinline__ void frag_bt(unsigned b[2], const elem* tile, int ld, int n0, int k0, int lane) {
+    int g = lane >> 2, c = (lane & 3) * 2;
+    b[0] = ld2(tile + (n0 + g) * ld + k0 + c);
+    b[1] = ld2(tile + (n0 + g) * ld + k0 + 8 + c);
+}
+// B fragment (16 x 8) = a shared tile as is (B[k][n] = tile[k0+k][n0+n]).
+__device__ __forceinline__ void frag_b(unsigned b[2], const elem* tile, int ld, int k0, int n0, int lane) {
+    int g = lane >> 2, c = (lane & 3) * 2;
+    b[0] = ld2_col(tile + (k0 + c) * ld + n0 + g, ld);
+    b[1] = ld2_col(tile + (k0 + 8 + c) * ld + n0 + g, ld);
+}
+// Version 2 loads fragments with ldmatrix: one instruction moves four 8 x 8 tiles, where
+// version 1 issues a 32-bit (or two 16-bit) shared load per register.
+#ifndef SA_VERSION
+#define SA_VERSION 1
+#endif
+__device__ __forceinline__ void ldsm_x4(unsigned r[4], const elem* p) {
+    unsigned a = (unsigned)__cvta_generic_to_shared(p);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];" : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+}
+__device__ __forceinline__ void ldsm_x4_trans(unsigned r[4], const elem* p) {
+    unsigned a = (unsigned)__cvta_generic_to_shared(p);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];" : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+}
+
+// The A fragment of rows r0..r0+15, columns k0..k0+15.
+__device__ __forceinline__ void frag_a_v(unsigned a[4], const elem* tile, int ld, int r0, int k0, int lane) {
+#if SA_VERSION >= 2
+    int mi = lane >> 3;  // lanes 8 mi .. 8 mi + 7 address the rows of matrix mi
+    ldsm_x4(a, tile + (r0 + (lane & 7) + (mi & 1) * 8) * ld + k0 + (mi >> 1) * 8);
+#else
+    frag_a_v(a, tile, ld, r0, k0, lane);
+#endif
+}
+// Two B fragments (n-tiles n0 and n0 + 8) of a tile read transposed: b[0..1], b[2..3].
+__device__ __forceinline__ void frag_bt2(unsigned b[4], const elem* tile, int ld, int n0, int k0, int lane) {
+#if SA_VERSION >= 2
+    int mi = lane >> 3;
+    ldsm_x4(b, tile + (n0 + (lane & 7) + (mi >> 1) * 8) * ld + k0 + (mi & 1) * 8);
+#else
+    frag_bt(b, tile, ld, n0, k0, lane);
+    frag_bt(b + 2, tile, ld, n0 + 8, k0, lane);
+#endif
+}
+// Two B fragments (n-tiles n0 and n0 + 8) of a tile read as is.
+__device__ __forceinline__ void frag_b2(unsigned b[4], const elem* tile, int ld, int k0, int n0, int lane) {
+#if SA_VERSION >= 2
+    int mi = lane >> 3;
+    ldsm_x4_trans(b, tile + (k0 + (lane & 7) + (mi & 1) * 8) * ld + n0 + (mi >> 1) * 8);
+#else
+    frag_b(b, tile, ld, k0, n0, lane);
+    frag_b(b + 2, tile, ld, k0, n0 + 8, lane);
+#endif
+}
+
+// An A fragment from accumulator registers x[2t], x[2t+1] (rows g, g+8; 16 columns).
+__device__ __forceinline__ void frag_regs(unsigned a[4], const float x0[4], const float x1[4]) {
+    a[0] = MMA::pack(x0[0], x0[1]);
+    a[1] = MMA::pack(x0[2], x0[3]);
+    a[2] = MMA::pack(x1[0], x1[1]);
+    a[3] = MMA::pack(x1[2], x1[3]);
+}
+
+// Copies `rows` rows of width W from global (row r at base + row_index(r) * st) into a shared
+// tile (stride LD), zero-filling rows whose index is -1. 16-byte vectors.
+template <int W, int LD>
+__device__ __forceinline__ void load_tile(elem* tile, const elem* base, const i64* row_idx, i64 st) {
+    constexpr int VEC = 8, PER_ROW = W / VEC;
+    for (int i = threadIdx.x; i < 64 * PER_ROW; i += NTHREADS) {
+        int r = i / PER_ROW, v = i % PER_ROW;
+        Pack val;
+        i64 row = row_idx[r];
+        if (row >= 0) {
+            val = *(const Pack*)(base + row * st + v * VEC);
+        } else {
+#pragma unroll
+            for (int e = 0; e < VEC; ++e) val.v[e] = from_f<elem>(0.f);
+        }
+        *(Pack*)(tile + r * LD + v * VEC) = val;
+    }
+}
+
+// ---------------------------------------------------------------- warp products
+// A warp owns 16 rows of its tiles (rows r0 .. r0 + 15) and 8 x 4 or (W / 8) x 4 accumulator
+// registers (mma's C layout: registers e = 0, 1 in row g, e = 2, 3 in row g + 8).
+
+// acc = A B^T: A the warp's 16 rows of a shared tile (width W), B all 64 rows of another
+// (width W). 16 x 64, e.g. S = Q K^T or dP = dO V^T.
+template <int W, int LDA, int LDB>
+__device__ __forceinline__ void warp_abt(float (&acc)[8][4], const elem* A, int r0, const elem* B, int lane) {
+#pragma unroll
+    for (int j = 0; j < 8; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < W; kk += 16) {
+        unsigned a[4];
+        frag_a_v(a, A, LDA, r0, kk, lane);
+#pragma unroll
+        for (int j = 0; j < 8; j += 2) {
+            unsigned bb[4];
+            frag_bt2(bb, B, LDB, j * 8, kk, lane);
+            MMA::run(acc[j], a, bb);
+            MMA::run(acc[j + 1], a, bb + 2);
+        }
+    }
+}
+
+// acc += X B: X the warp's 16 x 64 registers (rounded to the input type, as FlashAttention
+// does with P), B a 64 x W shared tile. E.g. O += P V or dQ += dS K.
+template <int W, int LDB>
+__device__ __forceinline__ void warp_xb(float (&acc)[W / 8][4], const float (&x)[8][4], const elem* B, int lane) {
+#pragma unroll
+    for (int t = 0; t < 4; ++t) {
+        unsigned a[4];
+        frag_regs(a, x[2 * t], x[2 * t + 1]);
+#pragma unroll
+        for (int j = 0; j < W / 8; j += 2) {
+            unsigned bb[4];
+            frag_b2(bb, B, LDB, t * 16, j * 8, lane);
+            MMA::run(acc[j], a, bb);
+            MMA::run(acc[j + 1], a, bb + 2);
+        }
+    }
+}
+
+// ---------------------------------------------------------------- per-tile steps
+// The arithmetic of one tile, shared by every version; the versions differ in how tiles reach
+// shared memory.
+
+// The visibility bounds (and, for the backward, lse and D) of a warp's two query rows per
+// thread: rows r0 + g and r0 + g + 8 of the tile at p0.
+struct Rows {
+    int lo[2], hi[2];
+    float m_run[2], l_run[2];  // forward: running max (log2 domain) and sum
+    float lse2[2], dd[2];      // backward: lse (log2 domain) and D = rowsum(dO O)
+};
+
+__device__ __forceinline__ Rows rows_of(const Part& P, int s, int p0, int p_last, int off, int r0, int lane) {
+    Rows R;
+    for (int i = 0; i < 2; ++i) {
+        int p = p0 + r0 + (lane >> 2) + 8 * i;
+        bool ok = p <= p_last;
+        R.lo[i] = ok ? lo_of(P, p) : 1;
+        R.hi[i] = ok ? hi_of(P, p, off) : -1;
+        R.m_run[i] = -INFINITY;
+        R.l_run[i] = 0.f;
+        R.lse2[i] = 0.f;
+        R.dd[i] = 0.f;
+    }
+    return R;
+}
+
+// Forward, one key tile (keys t0 .. t0 + 63 in Ks, Vs): S = Q K^T, mask, scale, online
+// softmax, O += P V, for the warp's 16 query rows.
+__device__ __forceinline__ void fwd_tile(float (&o)[DV / 8][4], Rows& R, const elem* Qs, const elem* Ks, const elem* Vs, int t0, float sl2, int warp, int lane) {
+    const int c2 = (lane & 3) * 2;
+    float sc[8][4];
+    warp_abt<DQK, LDQ, LDQ>(sc, Qs, warp * 16, Ks, lane);
+    float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+            int i = e >> 1, m = t0 + j * 8 + c2 + (e & 1);
+            float x = (m >= R.lo[i] && m <= R.hi[i]) ? sc[j][e] * sl2 : -INFINITY;
+            sc[j][e] = x;
+            mx[i] = fmaxf(mx[i], x);
+        }
+    }
+    float alpha[2];
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+        mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffff, mx[i], 1));
+        mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffff, mx[i], 2));
+        float m_new = fmaxf(R.m_run[i], mx[i]);
+        float m_use = m_new == -INFINITY ? 0.f : m_new;
+        alpha[i] = exp2f(R.m_run[i] - m_use);
+        R.m_run[i] = m_new;
+        mx[i] = m_use;
+        R.l_run[i] *= alpha[i];
+    }
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+            float p = exp2f(sc[j][e] - mx[e >> 1]);
+            sc[j][e] = p;
+            R.l_run[e >> 1] += p;
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < DV / 8; ++j) {
+        o[j][0] *= alpha[0];
+        o[j][1] *= alpha[0];
+        o[j][2] *= alpha[1];
+        o[j][3] *= alpha[1];
+    }
+    warp_xb<DV, LDV>(o, sc, Vs, lane);  // O += P V
+}
+
+// Forward, the end: row sums across the 4 lanes of a row, normalise, write the part's output
+// and log-sum-exp for the rows of tile p0 (row indices from row_of(r)).
+template <typename RowOf>
+__device__ __forceinline__ void fwd_store(float (&o)[DV / 8][4], Rows& R, float* o_part, float* lse_part, i64 bh, int p0, int p_last, int warp, int lane, RowOf row_of) {
+    const int g = lane >> 2, c2 = (lane & 3) * 2;
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+        R.l_run[i] += __shfl_xor_sync(0xffffffff, R.l_run[i], 1);
+        R.l_run[i] += __shfl_xor_sync(0xffffffff, R.l_run[i], 2);
+    }
+    for (int i = 0; i < 2; ++i) {
+        int r = warp * 16 + g + 8 * i;
+        if (p0 + r > p_last) continue;
+        i64 base = bh + row_of(r);
+        float inv = R.l_run[i] > 0.f ? 1.f / R.l_run[i] : 0.f;
+        for (int j = 0; j < DV / 8; ++j) {
+            float2 val = make_float2(o[j][2 * i] * inv, o[j][2 * i + 1] * inv);
+            *(float2*)(o_part + base * DV + j * 8 + c2) = val;
+        }
+        if ((lane & 3) == 0) lse_part[base] = R.l_run[i] > 0.f ? (R.m_run[i] + log2f(R.l_run[i])) * LN2 : -INFINITY;
+    }
+}
+
+// Backward dQ, one key tile: S = Q K^T, dP = dO V^T, dS = P (dP - D) with P = exp(S - lse)
+// where allowed, dQ += dS K (scaled at the end).
+__device__ __forceinline__ void dq_tile(float (&acc)[DQK / 8][4], const Rows& R, const elem* Qs, const elem* dOs, const elem* Ks, const elem* Vs, int t0, float sl2, int warp, int lane) {
+    const int c2 = (lane & 3) * 2;
+    float sc[8][4], dp[8][4];
+    warp_abt<DQK, LDQ, LDQ>(sc, Qs, warp * 16, Ks, lane);   // S = Q K^T
+    warp_abt<DV, LDV, LDV>(dp, dOs, warp * 16, Vs, lane);   // dP = dO V^T
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+            int i = e >> 1, m = t0 + j * 8 + c2 + (e & 1);
+            float p = (m >= R.lo[i] && m <= R.hi[i]) ? exp2f(sc[j][e] * sl2 - R.lse2[i]) : 0.f;
+            sc[j][e] = p * (dp[j][e] - R.dd[i]);
+        }
+    }
+    warp_xb<DQK, LDQ>(acc, sc, Ks, lane);  // dQ += dS K
+}
+
+// The visibility and statistics of the 64 queries of one tile, for the dK/dV kernel.
+struct QueryTile {
+    int lo[BQ], hi[BQ];
+    float lse2[BQ], d[BQ];
+};
+
+// Backward dK, dV, one query tile: S^T = K Q^T, dP^T = V dO^T, P^T, dS^T = P^T (dP^T - D),
+// dV += P^T dO, dK += dS^T Q (scaled at the end), for the warp's 16 keys.
+__device__ __forceinline__ void dkdv_tile(float (&dka)[DQK / 8][4], float (&dva)[DV / 8][4], const int (&my_key)[2], const QueryTile& T, const elem* Ks, const elem* Vs, const elem* Qs, const elem* dOs, float sl2, int warp, int lane) {
+    const int c2 = (lane & 3) * 2;
+    float st[8][4], dpt[8][4];
+    warp_abt<DQK, LDQ, LDQ>(st, Ks, warp * 16, Qs, lane);   // S^T = K Q^T
+    warp_abt<DV, LDV, LDV>(dpt, Vs, warp * 16, dOs, lane);  // dP^T = V dO^T
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+            int qi = j * 8 + c2 + (e & 1), m = my_key[e >> 1];
+            bool ok = m >= T.lo[qi] && m <= T.hi[qi];
+            float p = ok ? exp2f(st[j][e] * sl2 - T.lse2[qi]) : 0.f;
+            st[j][e] = p;
+            dpt[j][e] = p * (dpt[j][e] - T.d[qi]);
+        }
+    }
+    warp_xb<DV, LDV>(dva, st, dOs, lane);   // dV += P^T dO
+    warp_xb<DQK, LDQ>(dka, dpt, Qs, lane);  // dK += dS^T Q
+}
+
+// dst (a row of an fp32 gradient) += mult * this thread's part of accumulator row i.
+template <int W>
+__device__ __forceinline__ void add_row(float* dst, const float (&acc)[W / 8][4], int i, float mult, int lane) {
+    const int c2 = (lane & 3) * 2;
+    for (int j = 0; j < W / 8; ++j) {
+        float2* d2 = (float2*)(dst + j * 8 + c2);
+        float2 cur = *d2;
+        cur.x += acc[j][2 * i] * mult;
+        cur.y += acc[j][2 * i + 1] * mult;
+        *d2 = cur;
+    }
+}
+
+// Fills a query tile's visibility and statistics (threads r < 64).
+__device__ __forceinline__ void query_tile(QueryTile& T, i64* qrows, const Part& P, int s, int t0, int qc, int off, i64 bh, const float* lse, const float* dsum) {
+    for (int r = threadIdx.x; r < BQ; r += NTHREADS) {
+        int p = t0 + r;
+        bool ok = p < qc;
+        i64 row = ok ? q_row(P, s, p) : -1;
+        if (qrows) qrows[r] = row;
+        T.lo[r] = ok ? lo_of(P, p) : 1;
+        T.hi[r] = ok ? hi_of(P, p, off) : -1;
+        T.lse2[r] = ok ? lse[bh + row] * LOG2E : 0.f;
+        T.d[r] = ok ? dsum[bh + row] : 0.f;
+    }
+}
+
+// The rows of keys t0 .. t0 + 63 of sequence s (-1 past the part's keys or the sequence).
+__device__ __forceinline__ void key_rows(i64* krows, const Part& P, int s, int t0, int off) {
+    for (int r = threadIdx.x; r < BK; r += NTHREADS) {
+        int m = t0 + r;
+        i64 row = m < P.k_len ? k_row(P, s, m, off) : -1;
+        krows[r] = (row >= 0 && row < P.n) ? row : -1;
+    }
+}
+
+// Merges the parts of each row: lse = log sum exp(lse_k), out = sum exp(lse_k - lse) o_k.
+// One warp per row. out: [B, H, n, DV] (strides so), lse: [B, H, n].
+extern "C" __global__ void sa_combine(const float* o_parts, const float* lse_parts, int n_parts, i64 rows, int H, int n, elem* out, Str3 so, float* lse) {
+    i64 r = (i64)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    int lane = threadIdx.x & 31;
+    if (r >= rows) return;
+    float mx = -INFINITY;
+    for (int k = 0; k < n_parts; ++k) mx = fmaxf(mx, lse_parts[k * rows + r]);
+    float total = 0.f;
+    for (int k = 0; k < n_parts; ++k) total += mx == -INFINITY ? 0.f : expf(lse_parts[k * rows + r] - mx);
+    float l = mx == -INFINITY ? -INFINITY : mx + logf(total);
+    i64 bh = r / n, t = r % n;
+    elem* dst = out + (bh / H) * so.b + (bh % H) * so.h + t * so.t;
+    for (int c = lane; c < DV; c += 32) {
+        float acc = 0.f;
+        for (int k = 0; k < n_parts; ++k) {
+            float lk = lse_parts[k * rows + r];
+            if (lk != -INFINITY) acc += expf(lk - l) * o_parts[(k * rows + r) * DV + c];
+        }
+        dst[c] = from_f<elem>(acc);
+    }
+    if (lane == 0) lse[r] = l;
+}
+
+// D = rowsum(dO * O), fp32, one warp per row.
+extern "C" __global__ void sa_rowdot(const elem* dout, Str3 sd, const elem* out, Str3 so, i64 rows, int H, int n, float* d) {
+    i64 r = (i64)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    int lane = threadIdx.x & 31;
+    if (r >= rows) return;
+    i64 bh = r / n, t = r % n;
+    const elem* a = dout + (bh / H) * sd.b + (bh % H) * sd.h + t * sd.t;
+    const elem* o = out + (bh / H) * so.b + (bh % H) * so.h + t * so.t;
+    float acc = 0.f;
+    for (int c = lane; c < DV; c += 32) acc += to_f(a[c]) * to_f(o[c]);
+    for (int w = 16; w > 0; w >>= 1) acc += __shfl_xor_sync(0xffffffff, acc, w);
+    if (lane == 0) d[r] = acc;
+}
+
+
+// The first query p of sequence positions [0, qc) with hi(p) >= m (hi is non-decreasing).
+__device__ int first_query_seeing(const Part& P, int m, int off, int qc) {
+    int lo = 0, hi = qc;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (hi_of(P, mid, off) >= m) hi = mid; else lo = mid + 1;
+    }
+    return lo;
+}
+

@@ -1,0 +1,207 @@
+// sparse_attention_v3.cu: version 3 of the fused sparse attention kernels (compiled with
+// SA_VERSION=3, so fragments come through ldmatrix as in v2; the shared pieces are in
+// sparse_attention_common.cuh).
+//
+// What v3 adds: the tiles a block walks through (keys and values in the forward and dQ
+// kernels, queries and output gradients in the dK/dV kernel) are copied with cp.async into
+// two shared-memory stages, so that the copy of tile i + 1 runs while tile i is computed.
+// Row indices are computed by each copying thread, so a stage needs no index table.
+
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool valid) {
+    unsigned dst = (unsigned)__cvta_generic_to_shared(smem);
+    int bytes = valid ? 16 : 0;  // 0: fill the 16 bytes with zeros, read nothing
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(gmem), "r"(bytes));
+}
+__device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;"); }
+template <int N>
+__device__ __forceinline__ void cp_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N)); }
+
+// Queues the copy of a 64-row tile of width W (stride LD) from rows row_of(r) (-1: zeros).
+template <int W, int LD, typename RowOf>
+__device__ __forceinline__ void load_tile_async(elem* tile, const elem* base, i64 st, RowOf row_of) {
+    constexpr int VEC = 8, PER_ROW = W / VEC;
+    for (int i = threadIdx.x; i < 64 * PER_ROW; i += NTHREADS) {
+        int r = i / PER_ROW, v = i % PER_ROW;
+        i64 row = row_of(r);
+        cp_async16(tile + r * LD + v * VEC, row >= 0 ? base + row * st + v * VEC : base, row >= 0);
+    }
+}
+
+// The global row of key t0 + r of sequence s, or -1.
+__device__ __forceinline__ i64 key_row_or_none(const Part& P, int s, int m, int off) {
+    i64 row = m < P.k_len ? k_row(P, s, m, off) : -1;
+    return (row >= 0 && row < P.n) ? row : -1;
+}
+
+// ---------------------------------------------------------------- forward
+
+// As v1: grid (query tiles, n_seq, B * heads). Shared: Q, then 2 stages of K, then of V.
+extern "C" __global__ void __launch_bounds__(NTHREADS) sa_forward(const elem* q, const elem* k, const elem* v, Str3 sq, Str3 sk, Str3 sv,
+                                                                 float* o_part, float* lse_part, Part P, int H, float scale) {
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    elem* Qs = (elem*)smem_raw;
+    elem* Ks0 = Qs + BQ * LDQ;
+    elem* Vs0 = Ks0 + 2 * BK * LDQ;
+    const int s = blockIdx.y, hz = blockIdx.z % P.heads, b = blockIdx.z / P.heads;
+    const int h = head_of(P, hz), off = off_of(P, h);
+    const int qc = q_count(P, s), p0 = blockIdx.x * BQ;
+    if (p0 >= qc) return;
+    const int p_last = min(p0 + BQ, qc) - 1;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const float sl2 = scale * LOG2E;
+    const elem *qb = q + b * sq.b + h * sq.h, *kb = k + b * sk.b + h * sk.h, *vb = v + b * sv.b + h * sv.h;
+    auto qrow = [&](int r) -> i64 { return p0 + r <= p_last ? q_row(P, s, p0 + r) : -1; };
+    const int m_lo = lo_of(P, p0), m_hi = hi_of(P, p_last, off);
+    const int first = (m_lo / BK) * BK;
+    const int tiles = m_hi >= first ? (m_hi - first) / BK + 1 : 0;
+    auto issue = [&](int i) {
+        int t0 = first + i * BK, st = i & 1;
+        auto krow = [&](int r) -> i64 { return key_row_or_none(P, s, t0 + r, off); };
+        load_tile_async<DQK, LDQ>(Ks0 + st * BK * LDQ, kb, sk.t, krow);
+        load_tile_async<DV, LDV>(Vs0 + st * BK * LDV, vb, sv.t, krow);
+    };
+    load_tile_async<DQK, LDQ>(Qs, qb, sq.t, qrow);
+    if (tiles > 0) issue(0);
+    cp_commit();
+    Rows R = rows_of(P, s, p0, p_last, off, warp * 16, lane);
+    float o[DV / 8][4];
+    for (int j = 0; j < DV / 8; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.f;
+    for (int i = 0; i < tiles; ++i) {
+        if (i + 1 < tiles) {
+            issue(i + 1);
+            cp_commit();
+            cp_wait<1>();
+        } else {
+            cp_wait<0>();
+        }
+        __syncthreads();  // tile i is in shared memory for every thread
+        fwd_tile(o, R, Qs, Ks0 + (i & 1) * BK * LDQ, Vs0 + (i & 1) * BK * LDV, first + i * BK, sl2, warp, lane);
+        __syncthreads();  // stage i & 1 is free for tile i + 2
+    }
+    cp_wait<0>();
+    fwd_store(o, R, o_part, lse_part, (i64)(b * H + h) * P.n, p0, p_last, warp, lane, qrow);
+}
+
+// ---------------------------------------------------------------- backward: dQ
+
+// As v1. Shared: Q, dO, then 2 stages of K, then of V.
+extern "C" __global__ void __launch_bounds__(NTHREADS) sa_backward_dq(const elem* q, const elem* k, const elem* v, const elem* dout, Str3 sq, Str3 sk, Str3 sv, Str3 sd,
+                                                                     const float* lse, const float* dsum, float* dq, Part P, int H, float scale) {
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    elem* Qs = (elem*)smem_raw;
+    elem* dOs = Qs + BQ * LDQ;
+    elem* Ks0 = dOs + BQ * LDV;
+    elem* Vs0 = Ks0 + 2 * BK * LDQ;
+    const int s = blockIdx.y, hz = blockIdx.z % P.heads, b = blockIdx.z / P.heads;
+    const int h = head_of(P, hz), off = off_of(P, h);
+    const int qc = q_count(P, s), p0 = blockIdx.x * BQ;
+    if (p0 >= qc) return;
+    const int p_last = min(p0 + BQ, qc) - 1;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2;
+    const float sl2 = scale * LOG2E;
+    const elem *kb = k + b * sk.b + h * sk.h, *vb = v + b * sv.b + h * sv.h;
+    auto qrow = [&](int r) -> i64 { return p0 + r <= p_last ? q_row(P, s, p0 + r) : -1; };
+    const int m_lo = lo_of(P, p0), m_hi = hi_of(P, p_last, off);
+    const int first = (m_lo / BK) * BK;
+    const int tiles = m_hi >= first ? (m_hi - first) / BK + 1 : 0;
+    auto issue = [&](int i) {
+        int t0 = first + i * BK, st = i & 1;
+        auto krow = [&](int r) -> i64 { return key_row_or_none(P, s, t0 + r, off); };
+        load_tile_async<DQK, LDQ>(Ks0 + st * BK * LDQ, kb, sk.t, krow);
+        load_tile_async<DV, LDV>(Vs0 + st * BK * LDV, vb, sv.t, krow);
+    };
+    load_tile_async<DQK, LDQ>(Qs, q + b * sq.b + h * sq.h, sq.t, qrow);
+    load_tile_async<DV, LDV>(dOs, dout + b * sd.b + h * sd.h, sd.t, qrow);
+    if (tiles > 0) issue(0);
+    cp_commit();
+    const i64 bh = (i64)(b * H + h) * P.n;
+    Rows R = rows_of(P, s, p0, p_last, off, warp * 16, lane);
+    for (int i = 0; i < 2; ++i) {
+        int p = p0 + warp * 16 + g + 8 * i;
+        if (p <= p_last) {
+            R.lse2[i] = lse[bh + q_row(P, s, p)] * LOG2E;
+            R.dd[i] = dsum[bh + q_row(P, s, p)];
+        }
+    }
+    float acc[DQK / 8][4];
+    for (int j = 0; j < DQK / 8; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
+    for (int i = 0; i < tiles; ++i) {
+        if (i + 1 < tiles) {
+            issue(i + 1);
+            cp_commit();
+            cp_wait<1>();
+        } else {
+            cp_wait<0>();
+        }
+        __syncthreads();
+        dq_tile(acc, R, Qs, dOs, Ks0 + (i & 1) * BK * LDQ, Vs0 + (i & 1) * BK * LDV, first + i * BK, sl2, warp, lane);
+        __syncthreads();
+    }
+    cp_wait<0>();
+    for (int i = 0; i < 2; ++i) {
+        int r = warp * 16 + g + 8 * i;
+        if (p0 + r <= p_last) add_row<DQK>(dq + (bh + qrow(r)) * DQK, acc, i, scale, lane);
+    }
+}
+
+// ---------------------------------------------------------------- backward: dK, dV
+
+// As v1. Shared: K, V, then 2 stages of Q, then of dO; the query statistics in 2 stages.
+extern "C" __global__ void __launch_bounds__(NTHREADS) sa_backward_dkdv(const elem* q, const elem* k, const elem* v, const elem* dout, Str3 sq, Str3 sk, Str3 sv, Str3 sd,
+                                                                       const float* lse, const float* dsum, float* dk, float* dv, Part P, int H, float scale) {
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    elem* Ks = (elem*)smem_raw;
+    elem* Vs = Ks + BK * LDQ;
+    elem* Qs0 = Vs + BK * LDV;
+    elem* dOs0 = Qs0 + 2 * BQ * LDQ;
+    __shared__ QueryTile T[2];
+    const int s = blockIdx.y, hz = blockIdx.z % P.heads, b = blockIdx.z / P.heads;
+    const int h = head_of(P, hz), off = off_of(P, h);
+    const int m0 = blockIdx.x * BK;
+    if (m0 >= P.k_len) return;
+    const int qc = q_count(P, s);
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2;
+    const float sl2 = scale * LOG2E;
+    const i64 bh = (i64)(b * H + h) * P.n;
+    const elem *qb = q + b * sq.b + h * sq.h, *db = dout + b * sd.b + h * sd.h;
+    auto krow = [&](int r) -> i64 { return key_row_or_none(P, s, m0 + r, off); };
+    load_tile_async<DQK, LDQ>(Ks, k + b * sk.b + h * sk.h, sk.t, krow);
+    load_tile_async<DV, LDV>(Vs, v + b * sv.b + h * sv.h, sv.t, krow);
+    const int m_last = min(m0 + BK, P.k_len) - 1;
+    const int p_first = first_query_seeing(P, m0, off, qc);
+    const int p_end = P.window > 0 ? min(qc, m_last + P.window) : qc;
+    const int first = (p_first / BQ) * BQ;
+    const int tiles = p_end > first ? (p_end - first + BQ - 1) / BQ : 0;
+    auto issue = [&](int i) {
+        int t0 = first + i * BQ, st = i & 1;
+        auto qrow = [&](int r) -> i64 { return t0 + r < qc ? q_row(P, s, t0 + r) : -1; };
+        query_tile(T[st], nullptr, P, s, t0, qc, off, bh, lse, dsum);
+        load_tile_async<DQK, LDQ>(Qs0 + st * BQ * LDQ, qb, sq.t, qrow);
+        load_tile_async<DV, LDV>(dOs0 + st * BQ * LDV, db, sd.t, qrow);
+    };
+    if (tiles > 0) issue(0);
+    cp_commit();
+    float dka[DQK / 8][4], dva[DV / 8][4];
+    for (int j = 0; j < DQK / 8; ++j) dka[j][0] = dka[j][1] = dka[j][2] = dka[j][3] = 0.f;
+    for (int j = 0; j < DV / 8; ++j) dva[j][0] = dva[j][1] = dva[j][2] = dva[j][3] = 0.f;
+    const int my_key[2] = {m0 + warp * 16 + g, m0 + warp * 16 + g + 8};
+    for (int i = 0; i < tiles; ++i) {
+        if (i + 1 < tiles) {
+            issue(i + 1);
+            cp_commit();
+            cp_wait<1>();
+        } else {
+            cp_wait<0>();
+        }
+        __syncthreads();
+        dkdv_tile(dka, dva, my_key, T[i & 1], Ks, Vs, Qs0 + (i & 1) * BQ * LDQ, dOs0 + (i & 1) * BQ * LDV, sl2, warp, lane);
+        __syncthreads();
+    }
+    cp_wait<0>();
+    for (int i = 0; i < 2; ++i) {
+        i64 row = krow(warp * 16 + g + 8 * i);
+        if (row < 0) continue;
+        add_row<DQK>(dk + (bh + row) * DQK, dka, i, scale, lane);
+        add_row<DV>(dv + (bh + row) * DV, dva, i, 1.f, lane);
+    }
+}

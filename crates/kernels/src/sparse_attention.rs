@@ -181,6 +181,54 @@ impl SaPart {
 mod tests {
     use super::*;
 
+    /// The fragment loads of `sparse_attention.cu`, mirrored on the CPU: version 2's
+    /// `ldmatrix` addressing must hand every lane the same elements as version 1's plain loads
+    /// (which the GPU tests check against the reference). A register is a pair of (row,
+    /// column) positions of a tile.
+    #[test]
+    fn ldmatrix_addressing_matches_the_plain_fragment_loads() {
+        type Reg = [(usize, usize); 2];
+        // ldmatrix .x4: lanes 8i..8i+7 give the rows of matrix i; register i of lane l holds
+        // row l/4, columns 2(l%4) and 2(l%4)+1 of matrix i (.trans: column l/4, rows 2(l%4)
+        // and 2(l%4)+1).
+        let ldsm = |addr: &dyn Fn(usize) -> (usize, usize), trans: bool| -> Vec<[Reg; 4]> {
+            (0..32)
+                .map(|l| {
+                    std::array::from_fn(|i| {
+                        let row_of = |r: usize| addr(8 * i + r);
+                        let (a, b) = (l / 4, 2 * (l % 4));
+                        if trans {
+                            let (r0, c0) = row_of(b);
+                            let (r1, c1) = row_of(b + 1);
+                            [(r0, c0 + a), (r1, c1 + a)]
+                        } else {
+                            let (r, c) = row_of(a);
+                            [(r, c + b), (r, c + b + 1)]
+                        }
+                    })
+                })
+                .collect()
+        };
+        let (r0, k0, n0) = (16, 32, 8);
+        for l in 0..32 {
+            let (g, c) = (l / 4, (l % 4) * 2);
+            let pair = |r: usize, col: usize| -> Reg { [(r, col), (r, col + 1)] };
+            let col_pair = |r: usize, col: usize| -> Reg { [(r, col), (r + 1, col)] };
+            // A fragment (rows r0.., columns k0..).
+            let v1_a = [pair(r0 + g, k0 + c), pair(r0 + g + 8, k0 + c), pair(r0 + g, k0 + 8 + c), pair(r0 + g + 8, k0 + 8 + c)];
+            let v2_a = ldsm(&|lane| (r0 + (lane & 7) + ((lane >> 3) & 1) * 8, k0 + (lane >> 4) * 8), false)[l];
+            assert_eq!(v1_a, v2_a, "A fragment, lane {l}");
+            // Two transposed B fragments (tile rows n0.. and n0+8.., columns k0..).
+            let v1_bt = [pair(n0 + g, k0 + c), pair(n0 + g, k0 + 8 + c), pair(n0 + 8 + g, k0 + c), pair(n0 + 8 + g, k0 + 8 + c)];
+            let v2_bt = ldsm(&|lane| (n0 + (lane & 7) + (lane >> 4) * 8, k0 + ((lane >> 3) & 1) * 8), false)[l];
+            assert_eq!(v1_bt, v2_bt, "transposed B fragments, lane {l}");
+            // Two B fragments read as is (tile rows k0.., columns n0.. and n0+8..).
+            let v1_b = [col_pair(k0 + c, n0 + g), col_pair(k0 + 8 + c, n0 + g), col_pair(k0 + c, n0 + 8 + g), col_pair(k0 + 8 + c, n0 + 8 + g)];
+            let v2_b = ldsm(&|lane| (k0 + (lane & 7) + ((lane >> 3) & 1) * 8, n0 + (lane >> 4) * 8), true)[l];
+            assert_eq!(v1_b, v2_b, "B fragments, lane {l}");
+        }
+    }
+
     #[test]
     fn simple_parts_enumerate_their_sets() {
         let n = 10;

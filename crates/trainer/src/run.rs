@@ -105,10 +105,13 @@ pub fn peak_flops(device: Device, dtype: DType) -> Option<f64> {
     }
 }
 
+/// (step, bits per byte) points.
+type Curve = Vec<(u64, f64)>;
+
 /// The (step, bits per byte) series of a run's `metrics.jsonl` up to `step`: training and
 /// validation. The file is rewritten without any later lines (those of a run that died after
 /// its last checkpoint), so a resumed run's log continues where its state does.
-fn history(path: &Path, upto: u64) -> Result<(Vec<(u64, f64)>, Vec<(u64, f64)>)> {
+fn history(path: &Path, upto: u64) -> Result<(Curve, Curve)> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let field = |line: &str, key: &str| -> Option<f64> {
         let rest = &line[line.find(&format!("\"{key}\": "))? + key.len() + 4..];

@@ -1,12 +1,17 @@
 //! # trainer: turning a model and bytes into a trained model
 //!
-//! The pieces of a training loop, each small and separately testable:
+//! The pieces of a training run, each small and separately testable:
+//! - [`config`]: TOML run configurations with `--set` overrides and errors naming file and key;
+//! - [`run`]: the training loop (accumulation, clipping, mixed precision with dynamic loss
+//!   scaling, evaluation, checkpoints, exact resume, Ctrl-C);
 //! - [`optim`]: Adam(W) over named parameters, with global-norm gradient clipping;
 //! - [`schedule`]: linear warm-up then cosine decay of the learning rate;
 //! - [`batches`]: seeded random crops of `n_ctx + 1` bytes from a corpus;
 //! - [`eval`]: bits per byte over a whole split, deterministically;
 //! - [`loss_scale`]: dynamic loss scaling for half-precision gradients;
-//! - [`sample`]: autoregressive generation.
+//! - [`checkpoint`]: atomic checkpoint folders, the best one, pruning;
+//! - [`sample`]: generation with cached keys and values, written as text, PNG or WAV;
+//! - [`plot`]: the loss curve as a PNG.
 //!
 //! The binary (`cargo run --release -p trainer`) wires them together.
 

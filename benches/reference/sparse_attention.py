@@ -14,6 +14,13 @@ import sys
 import torch
 import torch.nn.functional as F
 
+from timing import timed as timed_batches
+
+
+def timed(fn, iters):
+    return timed_batches(fn, iters, warmup=2, batches=7)
+
+
 CASES = [
     # name, B, H, n, dqk, dv, (kind, l, c)
     ("enwik8: fixed l=128 c=32 merged", 4, 8, 12288, 64, 64, ("fixed", 128, 32)),
@@ -24,20 +31,6 @@ CASES = [
 ]
 
 
-def timed(fn, iters):
-    for _ in range(2):
-        fn()
-    torch.cuda.synchronize()
-    samples = []
-    for _ in range(7):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(iters):
-            fn()
-        end.record()
-        torch.cuda.synchronize()
-        samples.append(start.elapsed_time(end) / 1e3 / iters)
-    return sorted(samples)[len(samples) // 2]
 
 
 def mask_mod_for(kind, l, c, heads):

@@ -14,11 +14,9 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) sa_forward(const elem* q,
     elem* Ks = Qs + BQ * LDQ;
     elem* Vs = Ks + BK * LDQ;
     __shared__ i64 qrows[BQ], krows[BK];
-    const int s = blockIdx.y, hz = blockIdx.z % P.heads, b = blockIdx.z / P.heads;
-    const int h = head_of(P, hz), off = off_of(P, h);
-    const int qc = q_count(P, s), p0 = blockIdx.x * BQ;
-    if (p0 >= qc) return;
-    const int p_last = min(p0 + BQ, qc) - 1;
+    const Tile t = tile_of(P, BQ);
+    if (t.p0 >= t.qc) return;
+    const int s = t.s, b = t.b, h = t.h, off = t.off, p0 = t.p0, p_last = t.p_last;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const float sl2 = scale * LOG2E;
     for (int r = threadIdx.x; r < BQ; r += NTHREADS) qrows[r] = (p0 + r <= p_last) ? q_row(P, s, p0 + r) : -1;
@@ -26,7 +24,7 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) sa_forward(const elem* q,
     load_tile<DQK, LDQ>(Qs, q + b * sq.b + h * sq.h, qrows, sq.t);
     Rows R = rows_of(P, s, p0, p_last, off, warp * 16, lane);
     float o[DV / 8][4];
-    for (int j = 0; j < DV / 8; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.f;
+    zero(o);
     const int m_lo = lo_of(P, p0), m_hi = hi_of(P, p_last, off);
     for (int t0 = (m_lo / BK) * BK; t0 <= m_hi; t0 += BK) {
         __syncthreads();  // the previous tile is no longer read
@@ -51,11 +49,9 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) sa_backward_dq(const elem
     elem* Ks = dOs + BQ * LDV;
     elem* Vs = Ks + BK * LDQ;
     __shared__ i64 qrows[BQ], krows[BK];
-    const int s = blockIdx.y, hz = blockIdx.z % P.heads, b = blockIdx.z / P.heads;
-    const int h = head_of(P, hz), off = off_of(P, h);
-    const int qc = q_count(P, s), p0 = blockIdx.x * BQ;
-    if (p0 >= qc) return;
-    const int p_last = min(p0 + BQ, qc) - 1;
+    const Tile t = tile_of(P, BQ);
+    if (t.p0 >= t.qc) return;
+    const int s = t.s, b = t.b, h = t.h, off = t.off, p0 = t.p0, p_last = t.p_last;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2;
     const float sl2 = scale * LOG2E;
     for (int r = threadIdx.x; r < BQ; r += NTHREADS) qrows[r] = (p0 + r <= p_last) ? q_row(P, s, p0 + r) : -1;
@@ -64,15 +60,9 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) sa_backward_dq(const elem
     load_tile<DV, LDV>(dOs, dout + b * sd.b + h * sd.h, qrows, sd.t);
     const i64 bh = (i64)(b * H + h) * P.n;
     Rows R = rows_of(P, s, p0, p_last, off, warp * 16, lane);
-    for (int i = 0; i < 2; ++i) {
-        int p = p0 + warp * 16 + g + 8 * i;
-        if (p <= p_last) {
-            R.lse2[i] = lse[bh + q_row(P, s, p)] * LOG2E;
-            R.dd[i] = dsum[bh + q_row(P, s, p)];
-        }
-    }
+    row_stats(R, P, t, bh, lse, dsum, warp, lane);
     float acc[DQK / 8][4];
-    for (int j = 0; j < DQK / 8; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
+    zero(acc);
     const int m_lo = lo_of(P, p0), m_hi = hi_of(P, p_last, off);
     for (int t0 = (m_lo / BK) * BK; t0 <= m_hi; t0 += BK) {
         __syncthreads();
@@ -102,11 +92,9 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) sa_backward_dkdv(const el
     elem* dOs = Qs + BQ * LDQ;
     __shared__ i64 qrows[BQ], krows[BK];
     __shared__ QueryTile T;
-    const int s = blockIdx.y, hz = blockIdx.z % P.heads, b = blockIdx.z / P.heads;
-    const int h = head_of(P, hz), off = off_of(P, h);
-    const int m0 = blockIdx.x * BK;
+    const Tile t = tile_of(P, BK);
+    const int s = t.s, b = t.b, h = t.h, off = t.off, qc = t.qc, m0 = t.p0;
     if (m0 >= P.k_len) return;
-    const int qc = q_count(P, s);
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2;
     const float sl2 = scale * LOG2E;
     const i64 bh = (i64)(b * H + h) * P.n;
@@ -115,8 +103,8 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) sa_backward_dkdv(const el
     load_tile<DQK, LDQ>(Ks, k + b * sk.b + h * sk.h, krows, sk.t);
     load_tile<DV, LDV>(Vs, v + b * sv.b + h * sv.h, krows, sv.t);
     float dka[DQK / 8][4], dva[DV / 8][4];
-    for (int j = 0; j < DQK / 8; ++j) dka[j][0] = dka[j][1] = dka[j][2] = dka[j][3] = 0.f;
-    for (int j = 0; j < DV / 8; ++j) dva[j][0] = dva[j][1] = dva[j][2] = dva[j][3] = 0.f;
+    zero(dka);
+    zero(dva);
     // Queries that see any key of this tile.
     const int m_last = min(m0 + BK, P.k_len) - 1;
     const int p_first = first_query_seeing(P, m0, off, qc);

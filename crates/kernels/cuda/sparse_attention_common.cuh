@@ -255,6 +255,29 @@ __device__ __forceinline__ void warp_xb(float (&acc)[W / 8][4], const float (&x)
 // The arithmetic of one tile, shared by every version; the versions differ in how tiles reach
 // shared memory.
 
+// What one block works on: sequence s, batch b, head h (with its summary offset), and the
+// tile of `rows` queries (or keys) at p0 (blockIdx.x); qc queries exist in the sequence.
+struct Tile {
+    int s, b, h, off, qc, p0, p_last;
+};
+
+__device__ __forceinline__ Tile tile_of(const Part& P, int rows) {
+    Tile t;
+    t.s = blockIdx.y;
+    t.b = blockIdx.z / P.heads;
+    t.h = head_of(P, blockIdx.z % P.heads);
+    t.off = off_of(P, t.h);
+    t.qc = q_count(P, t.s);
+    t.p0 = blockIdx.x * rows;
+    t.p_last = min(t.p0 + rows, t.qc) - 1;
+    return t;
+}
+
+template <int N>
+__device__ __forceinline__ void zero(float (&acc)[N][4]) {
+    for (int j = 0; j < N; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
+}
+
 // The visibility bounds (and, for the backward, lse and D) of a warp's two query rows per
 // thread: rows r0 + g and r0 + g + 8 of the tile at p0.
 struct Rows {
@@ -276,6 +299,17 @@ __device__ __forceinline__ Rows rows_of(const Part& P, int s, int p0, int p_last
         R.dd[i] = 0.f;
     }
     return R;
+}
+
+// The backward's statistics of the same rows: lse (log2 domain) and D.
+__device__ __forceinline__ void row_stats(Rows& R, const Part& P, const Tile& t, i64 bh, const float* lse, const float* dsum, int warp, int lane) {
+    for (int i = 0; i < 2; ++i) {
+        int p = t.p0 + warp * 16 + (lane >> 2) + 8 * i;
+        if (p <= t.p_last) {
+            R.lse2[i] = lse[bh + q_row(P, t.s, p)] * LOG2E;
+            R.dd[i] = dsum[bh + q_row(P, t.s, p)];
+        }
+    }
 }
 
 // Forward, one key tile (keys t0 .. t0 + 63 in Ks, Vs): S = Q K^T, mask, scale, online

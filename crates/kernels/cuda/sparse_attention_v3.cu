@@ -27,6 +27,27 @@ __device__ __forceinline__ void load_tile_async(elem* tile, const elem* base, i6
     }
 }
 
+// Runs compute(i) for tiles i = 0 .. tiles - 1 while issue(i + 1) copies the next tile into
+// the other stage. Copies queued before the call (a block's fixed tiles) join tile 0's group.
+template <typename Issue, typename Compute>
+__device__ __forceinline__ void pipelined(int tiles, Issue issue, Compute compute) {
+    if (tiles > 0) issue(0);
+    cp_commit();
+    for (int i = 0; i < tiles; ++i) {
+        if (i + 1 < tiles) {
+            issue(i + 1);
+            cp_commit();
+            cp_wait<1>();
+        } else {
+            cp_wait<0>();
+        }
+        __syncthreads();  // tile i is in shared memory for every thread
+        compute(i);
+        __syncthreads();  // its stage is free for tile i + 2
+    }
+    cp_wait<0>();
+}
+
 // The global row of key t0 + r of sequence s, or -1.
 __device__ __forceinline__ i64 key_row_or_none(const Part& P, int s, int m, int off) {
     i64 row = m < P.k_len ? k_row(P, s, m, off) : -1;
@@ -42,11 +63,9 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) sa_forward(const elem* q,
     elem* Qs = (elem*)smem_raw;
     elem* Ks0 = Qs + BQ * LDQ;
     elem* Vs0 = Ks0 + 2 * BK * LDQ;
-    const int s = blockIdx.y, hz = blockIdx.z % P.heads, b = blockIdx.z / P.heads;
-    const int h = head_of(P, hz), off = off_of(P, h);
-    const int qc = q_count(P, s), p0 = blockIdx.x * BQ;
-    if (p0 >= qc) return;
-    const int p_last = min(p0 + BQ, qc) - 1;
+    const Tile t = tile_of(P, BQ);
+    if (t.p0 >= t.qc) return;
+    const int s = t.s, b = t.b, h = t.h, off = t.off, p0 = t.p0, p_last = t.p_last;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const float sl2 = scale * LOG2E;
     const elem *qb = q + b * sq.b + h * sq.h, *kb = k + b * sk.b + h * sk.h, *vb = v + b * sv.b + h * sv.h;
@@ -60,25 +79,11 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) sa_forward(const elem* q,
         load_tile_async<DQK, LDQ>(Ks0 + st * BK * LDQ, kb, sk.t, krow);
         load_tile_async<DV, LDV>(Vs0 + st * BK * LDV, vb, sv.t, krow);
     };
-    load_tile_async<DQK, LDQ>(Qs, qb, sq.t, qrow);
-    if (tiles > 0) issue(0);
-    cp_commit();
     Rows R = rows_of(P, s, p0, p_last, off, warp * 16, lane);
     float o[DV / 8][4];
-    for (int j = 0; j < DV / 8; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.f;
-    for (int i = 0; i < tiles; ++i) {
-        if (i + 1 < tiles) {
-            issue(i + 1);
-            cp_commit();
-            cp_wait<1>();
-        } else {
-            cp_wait<0>();
-        }
-        __syncthreads();  // tile i is in shared memory for every thread
-        fwd_tile(o, R, Qs, Ks0 + (i & 1) * BK * LDQ, Vs0 + (i & 1) * BK * LDV, first + i * BK, sl2, warp, lane);
-        __syncthreads();  // stage i & 1 is free for tile i + 2
-    }
-    cp_wait<0>();
+    zero(o);
+    load_tile_async<DQK, LDQ>(Qs, qb, sq.t, qrow);
+    pipelined(tiles, issue, [&](int i) { fwd_tile(o, R, Qs, Ks0 + (i & 1) * BK * LDQ, Vs0 + (i & 1) * BK * LDV, first + i * BK, sl2, warp, lane); });
     fwd_store(o, R, o_part, lse_part, (i64)(b * H + h) * P.n, p0, p_last, warp, lane, qrow);
 }
 
@@ -92,11 +97,9 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) sa_backward_dq(const elem
     elem* dOs = Qs + BQ * LDQ;
     elem* Ks0 = dOs + BQ * LDV;
     elem* Vs0 = Ks0 + 2 * BK * LDQ;
-    const int s = blockIdx.y, hz = blockIdx.z % P.heads, b = blockIdx.z / P.heads;
-    const int h = head_of(P, hz), off = off_of(P, h);
-    const int qc = q_count(P, s), p0 = blockIdx.x * BQ;
-    if (p0 >= qc) return;
-    const int p_last = min(p0 + BQ, qc) - 1;
+    const Tile t = tile_of(P, BQ);
+    if (t.p0 >= t.qc) return;
+    const int s = t.s, b = t.b, h = t.h, off = t.off, p0 = t.p0, p_last = t.p_last;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2;
     const float sl2 = scale * LOG2E;
     const elem *kb = k + b * sk.b + h * sk.h, *vb = v + b * sv.b + h * sv.h;
@@ -110,34 +113,14 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) sa_backward_dq(const elem
         load_tile_async<DQK, LDQ>(Ks0 + st * BK * LDQ, kb, sk.t, krow);
         load_tile_async<DV, LDV>(Vs0 + st * BK * LDV, vb, sv.t, krow);
     };
-    load_tile_async<DQK, LDQ>(Qs, q + b * sq.b + h * sq.h, sq.t, qrow);
-    load_tile_async<DV, LDV>(dOs, dout + b * sd.b + h * sd.h, sd.t, qrow);
-    if (tiles > 0) issue(0);
-    cp_commit();
     const i64 bh = (i64)(b * H + h) * P.n;
     Rows R = rows_of(P, s, p0, p_last, off, warp * 16, lane);
-    for (int i = 0; i < 2; ++i) {
-        int p = p0 + warp * 16 + g + 8 * i;
-        if (p <= p_last) {
-            R.lse2[i] = lse[bh + q_row(P, s, p)] * LOG2E;
-            R.dd[i] = dsum[bh + q_row(P, s, p)];
-        }
-    }
+    row_stats(R, P, t, bh, lse, dsum, warp, lane);
     float acc[DQK / 8][4];
-    for (int j = 0; j < DQK / 8; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
-    for (int i = 0; i < tiles; ++i) {
-        if (i + 1 < tiles) {
-            issue(i + 1);
-            cp_commit();
-            cp_wait<1>();
-        } else {
-            cp_wait<0>();
-        }
-        __syncthreads();
-        dq_tile(acc, R, Qs, dOs, Ks0 + (i & 1) * BK * LDQ, Vs0 + (i & 1) * BK * LDV, first + i * BK, sl2, warp, lane);
-        __syncthreads();
-    }
-    cp_wait<0>();
+    zero(acc);
+    load_tile_async<DQK, LDQ>(Qs, q + b * sq.b + h * sq.h, sq.t, qrow);
+    load_tile_async<DV, LDV>(dOs, dout + b * sd.b + h * sd.h, sd.t, qrow);
+    pipelined(tiles, issue, [&](int i) { dq_tile(acc, R, Qs, dOs, Ks0 + (i & 1) * BK * LDQ, Vs0 + (i & 1) * BK * LDV, first + i * BK, sl2, warp, lane); });
     for (int i = 0; i < 2; ++i) {
         int r = warp * 16 + g + 8 * i;
         if (p0 + r <= p_last) add_row<DQK>(dq + (bh + qrow(r)) * DQK, acc, i, scale, lane);
@@ -155,11 +138,9 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) sa_backward_dkdv(const el
     elem* Qs0 = Vs + BK * LDV;
     elem* dOs0 = Qs0 + 2 * BQ * LDQ;
     __shared__ QueryTile T[2];
-    const int s = blockIdx.y, hz = blockIdx.z % P.heads, b = blockIdx.z / P.heads;
-    const int h = head_of(P, hz), off = off_of(P, h);
-    const int m0 = blockIdx.x * BK;
+    const Tile t = tile_of(P, BK);
+    const int s = t.s, b = t.b, h = t.h, off = t.off, qc = t.qc, m0 = t.p0;
     if (m0 >= P.k_len) return;
-    const int qc = q_count(P, s);
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2;
     const float sl2 = scale * LOG2E;
     const i64 bh = (i64)(b * H + h) * P.n;
@@ -179,25 +160,11 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) sa_backward_dkdv(const el
         load_tile_async<DQK, LDQ>(Qs0 + st * BQ * LDQ, qb, sq.t, qrow);
         load_tile_async<DV, LDV>(dOs0 + st * BQ * LDV, db, sd.t, qrow);
     };
-    if (tiles > 0) issue(0);
-    cp_commit();
     float dka[DQK / 8][4], dva[DV / 8][4];
-    for (int j = 0; j < DQK / 8; ++j) dka[j][0] = dka[j][1] = dka[j][2] = dka[j][3] = 0.f;
-    for (int j = 0; j < DV / 8; ++j) dva[j][0] = dva[j][1] = dva[j][2] = dva[j][3] = 0.f;
+    zero(dka);
+    zero(dva);
     const int my_key[2] = {m0 + warp * 16 + g, m0 + warp * 16 + g + 8};
-    for (int i = 0; i < tiles; ++i) {
-        if (i + 1 < tiles) {
-            issue(i + 1);
-            cp_commit();
-            cp_wait<1>();
-        } else {
-            cp_wait<0>();
-        }
-        __syncthreads();
-        dkdv_tile(dka, dva, my_key, T[i & 1], Ks, Vs, Qs0 + (i & 1) * BQ * LDQ, dOs0 + (i & 1) * BQ * LDV, sl2, warp, lane);
-        __syncthreads();
-    }
-    cp_wait<0>();
+    pipelined(tiles, issue, [&](int i) { dkdv_tile(dka, dva, my_key, T[i & 1], Ks, Vs, Qs0 + (i & 1) * BQ * LDQ, dOs0 + (i & 1) * BQ * LDV, sl2, warp, lane); });
     for (int i = 0; i < 2; ++i) {
         i64 row = krow(warp * 16 + g + 8 * i);
         if (row < 0) continue;

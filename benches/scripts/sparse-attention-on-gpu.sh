@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The fused sparse attention on a GPU machine, every kernel version in one call:
+#   ../shared/tools/gpu-pack -p model -p benches      # here, then carry .gpu
+#   bash benches/scripts/sparse-attention-on-gpu.sh [OUT_DIR] [VERSIONS]   # there
+# For each version (default "1 2 3"): the correctness tests against the reference path, then
+# the benchmark (JSON per version); then PyTorch's SDPA and FlexAttention on the same shapes.
+set -uo pipefail
+out=${1:-${OUT:-.}}
+versions=${2:-"1 2 3"}
+mkdir -p "$out"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+for v in $versions; do
+  echo "== version $v: correctness"
+  ST_SA_VERSION=$v timeout 120 .gpu/run-tests fused 2>&1 | grep -E "out |worst|loss:|test |panicked|FAILED" | head -30
+  echo "== version $v: speed"
+  ST_SA_VERSION=$v timeout 120 .gpu/bin/gpu-sparse-attention --json "$out/sparse-attention-v$v.json" 2>&1 | tail -9
+done
+echo "== PyTorch"
+timeout 240 python3 benches/reference/sparse_attention.py --json "$out/sparse-attention-torch.json" 2>&1 | tail -7

@@ -105,6 +105,15 @@ pub fn peak_flops(device: Device, dtype: DType) -> Option<f64> {
     }
 }
 
+/// A number for JSON: `null` for inf and NaN (an overflowing fp16 step), which JSON lacks.
+fn json_num(x: f64) -> String {
+    if x.is_finite() {
+        x.to_string()
+    } else {
+        "null".into()
+    }
+}
+
 /// (step, bits per byte) points.
 type Curve = Vec<(u64, f64)>;
 
@@ -248,8 +257,14 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, resume: Option<&Path>, device: Dev
             valid_bpb: None,
         };
         let mut line = format!(
-            "{{\"step\": {}, \"loss\": {}, \"bpb\": {bpb}, \"lr\": {}, \"grad_norm\": {}, \"ms\": {:.2}, \"tokens_per_s\": {:.0}",
-            log.step, log.loss, log.lr, log.grad_norm, log.ms, log.tokens_per_s
+            "{{\"step\": {}, \"loss\": {}, \"bpb\": {}, \"lr\": {}, \"grad_norm\": {}, \"ms\": {:.2}, \"tokens_per_s\": {:.0}",
+            log.step,
+            json_num(log.loss),
+            json_num(bpb),
+            log.lr,
+            json_num(log.grad_norm),
+            log.ms,
+            log.tokens_per_s
         );
         if let Some(m) = log.mfu {
             line += &format!(", \"mfu\": {m:.4}");

@@ -30,7 +30,8 @@
 //
 // Specialisation (-D): ELEM_TYPE (__nv_bfloat16 or __half), DQK and DV (head widths: 32, 64
 // or 128), SA_VERSION (the kernel version, see benches/RESULTS.md: 1 plain shared loads,
-// 2 ldmatrix, 3 ldmatrix and cp.async double buffering in sparse_attention_v3.cu).
+// 2 ldmatrix, 3 ldmatrix and cp.async double buffering, 4 dQ inside the dK/dV kernel; 3 and
+// 4 are in sparse_attention_v3.cu).
 
 #ifndef DQK
 #define DQK 64
@@ -409,8 +410,10 @@ struct QueryTile {
 };
 
 // Backward dK, dV, one query tile: S^T = K Q^T, dP^T = V dO^T, P^T, dS^T = P^T (dP^T - D),
-// dV += P^T dO, dK += dS^T Q (scaled at the end), for the warp's 16 keys.
-__device__ __forceinline__ void dkdv_tile(float (&dka)[DQK / 8][4], float (&dva)[DV / 8][4], const int (&my_key)[2], const QueryTile& T, const elem* Ks, const elem* Vs, const elem* Qs, const elem* dOs, float sl2, int warp, int lane) {
+// dV += P^T dO, dK += dS^T Q (scaled at the end), for the warp's 16 keys. With `ds_out`, dS^T
+// is also written there (a 64 x 64 shared tile, row = key, stride LDS) for the dQ product.
+#define LDS (BQ + 8)
+__device__ __forceinline__ void dkdv_tile(float (&dka)[DQK / 8][4], float (&dva)[DV / 8][4], const int (&my_key)[2], const QueryTile& T, const elem* Ks, const elem* Vs, const elem* Qs, const elem* dOs, float sl2, int warp, int lane, elem* ds_out = nullptr) {
     const int c2 = (lane & 3) * 2;
     float st[8][4], dpt[8][4];
     warp_abt<DQK, LDQ, LDQ>(st, Ks, warp * 16, Qs, lane);   // S^T = K Q^T
@@ -428,6 +431,14 @@ __device__ __forceinline__ void dkdv_tile(float (&dka)[DQK / 8][4], float (&dva)
     }
     warp_xb<DV, LDV>(dva, st, dOs, lane);   // dV += P^T dO
     warp_xb<DQK, LDQ>(dka, dpt, Qs, lane);  // dK += dS^T Q
+    if (ds_out) {
+        const int g = lane >> 2;
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+            *(unsigned*)(ds_out + (warp * 16 + g) * LDS + j * 8 + c2) = MMA::pack(dpt[j][0], dpt[j][1]);
+            *(unsigned*)(ds_out + (warp * 16 + g + 8) * LDS + j * 8 + c2) = MMA::pack(dpt[j][2], dpt[j][3]);
+        }
+    }
 }
 
 // dst (a row of an fp32 gradient) += mult * this thread's part of accumulator row i.

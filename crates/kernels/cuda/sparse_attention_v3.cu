@@ -1,6 +1,6 @@
-// sparse_attention_v3.cu: version 3 of the fused sparse attention kernels (compiled with
-// SA_VERSION=3, so fragments come through ldmatrix as in v2; the shared pieces are in
-// sparse_attention_common.cuh).
+// sparse_attention_v3.cu: versions 3 and 4 of the fused sparse attention kernels (compiled
+// with SA_VERSION=3 or 4, so fragments come through ldmatrix as in v2; the shared pieces are
+// in sparse_attention_common.cuh). Version 4 is described at `dq_atomic` below.
 //
 // What v3 adds: the tiles a block walks through (keys and values in the forward and dQ
 // kernels, queries and output gradients in the dK/dV kernel) are copied with cp.async into
@@ -47,6 +47,48 @@ __device__ __forceinline__ void pipelined(int tiles, Issue issue, Compute comput
     }
     cp_wait<0>();
 }
+
+#if SA_VERSION >= 4
+// Version 4: dQ inside the dK/dV kernel, as FlashAttention-2 does. After a query tile's dK/dV
+// step, the block's dS^T (64 keys x 64 queries, bf16/fp16 in shared memory) times K gives
+// this key tile's contribution to the tile's dQ, which each warp adds for its 16 query rows
+// with fp32 atomics. The dQ kernel, and its second computation of S and dP, go away; the sum
+// order of dQ varies from run to run (reproducible to rounding, not bit for bit).
+
+// A fragment (16 x 16) of the transpose of a shared tile: A[q][k] = tile[k0 + k][q0 + q].
+__device__ __forceinline__ void frag_a_trans(unsigned a[4], const elem* tile, int ld, int q0, int k0, int lane) {
+    int mi = lane >> 3;
+    ldsm_x4_trans(a, tile + (k0 + (lane & 7) + (mi >> 1) * 8) * ld + q0 + (mi & 1) * 8);
+}
+
+// dq (fp32, global) += scale * dS K for the warp's 16 queries of the tile at t0.
+__device__ __forceinline__ void dq_atomic(float* dq, i64 bh, const Part& P, int s, int t0, int qc, const elem* dSs, const elem* Ks, float scale, int warp, int lane) {
+    float acc[DQK / 8][4];
+    zero(acc);
+#pragma unroll
+    for (int t = 0; t < 4; ++t) {
+        unsigned a[4];
+        frag_a_trans(a, dSs, LDS, warp * 16, t * 16, lane);
+#pragma unroll
+        for (int j = 0; j < DQK / 8; j += 2) {
+            unsigned bb[4];
+            frag_b2(bb, Ks, LDQ, t * 16, j * 8, lane);
+            MMA::run(acc[j], a, bb);
+            MMA::run(acc[j + 1], a, bb + 2);
+        }
+    }
+    const int g = lane >> 2, c2 = (lane & 3) * 2;
+    for (int i = 0; i < 2; ++i) {
+        int p = t0 + warp * 16 + g + 8 * i;
+        if (p >= qc) continue;
+        float* row = dq + (bh + q_row(P, s, p)) * DQK;
+        for (int j = 0; j < DQK / 8; ++j) {
+            atomicAdd(row + j * 8 + c2, acc[j][2 * i] * scale);
+            atomicAdd(row + j * 8 + c2 + 1, acc[j][2 * i + 1] * scale);
+        }
+    }
+}
+#endif
 
 // The global row of key t0 + r of sequence s, or -1.
 __device__ __forceinline__ i64 key_row_or_none(const Part& P, int s, int m, int off) {
@@ -130,13 +172,18 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) sa_backward_dq(const elem
 // ---------------------------------------------------------------- backward: dK, dV
 
 // As v1. Shared: K, V, then 2 stages of Q, then of dO; the query statistics in 2 stages.
+// Version 4 also adds this key tile's share of dQ (`dq`, fp32) with atomics; shared memory
+// then ends with the 64 x 64 dS^T tile.
 extern "C" __global__ void __launch_bounds__(NTHREADS) sa_backward_dkdv(const elem* q, const elem* k, const elem* v, const elem* dout, Str3 sq, Str3 sk, Str3 sv, Str3 sd,
-                                                                       const float* lse, const float* dsum, float* dk, float* dv, Part P, int H, float scale) {
+                                                                       const float* lse, const float* dsum, float* dk, float* dv, float* dq, Part P, int H, float scale) {
     extern __shared__ __align__(16) unsigned char smem_raw[];
     elem* Ks = (elem*)smem_raw;
     elem* Vs = Ks + BK * LDQ;
     elem* Qs0 = Vs + BK * LDV;
     elem* dOs0 = Qs0 + 2 * BQ * LDQ;
+#if SA_VERSION >= 4
+    elem* dSs = dOs0 + 2 * BQ * LDV;
+#endif
     __shared__ QueryTile T[2];
     const Tile t = tile_of(P, BK);
     const int s = t.s, b = t.b, h = t.h, off = t.off, qc = t.qc, m0 = t.p0;
@@ -164,7 +211,16 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) sa_backward_dkdv(const el
     zero(dka);
     zero(dva);
     const int my_key[2] = {m0 + warp * 16 + g, m0 + warp * 16 + g + 8};
+#if SA_VERSION >= 4
+    pipelined(tiles, issue, [&](int i) {
+        dkdv_tile(dka, dva, my_key, T[i & 1], Ks, Vs, Qs0 + (i & 1) * BQ * LDQ, dOs0 + (i & 1) * BQ * LDV, sl2, warp, lane, dSs);
+        __syncthreads();  // every warp's dS^T rows are in dSs
+        dq_atomic(dq, bh, P, s, first + i * BQ, qc, dSs, Ks, scale, warp, lane);
+    });
+#else
+    (void)dq;
     pipelined(tiles, issue, [&](int i) { dkdv_tile(dka, dva, my_key, T[i & 1], Ks, Vs, Qs0 + (i & 1) * BQ * LDQ, dOs0 + (i & 1) * BQ * LDV, sl2, warp, lane); });
+#endif
     for (int i = 0; i < 2; ++i) {
         i64 row = krow(warp * 16 + g + 8 * i);
         if (row < 0) continue;

@@ -57,32 +57,39 @@ fn width(d: usize) -> Result<&'static str> {
 /// The kernel version (`ST_SA_VERSION`), kept selectable so the benchmark can measure each
 /// step: 1 loads every MMA fragment register with plain shared-memory loads; 2 with
 /// `ldmatrix`; 3 also copies the next tile with `cp.async` while the current one is computed
-/// (`sparse_attention_v3.cu`). The default is the newest version checked on a GPU: 1 (2 and 3
-/// compile for sm_90 but have not run yet).
+/// (`sparse_attention_v3.cu`); 4 computes dQ inside the dK/dV kernel with fp32 atomics (no
+/// dQ kernel; dQ reproducible to rounding only). The default is the newest version checked
+/// on a GPU: 1 (2, 3 and 4 compile for sm_90 but have not run yet).
 pub fn version() -> &'static str {
     static V: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
     V.get_or_init(|| match std::env::var("ST_SA_VERSION").as_deref() {
         Ok("2") => "2",
         Ok("3") => "3",
+        Ok("4") => "4",
         _ => "1",
     })
 }
 
+fn version_number() -> u32 {
+    version().parse().unwrap_or(1)
+}
+
 /// The source file of the selected version.
 fn file() -> &'static str {
-    if version() == "3" {
+    if version_number() >= 3 {
         "sparse_attention_v3.cu"
     } else {
         "sparse_attention.cu"
     }
 }
 
-/// Dynamic shared memory (bytes) of the three tile kernels: (forward, dQ, dK/dV). Version 3
-/// keeps two stages of the tiles it streams.
+/// Dynamic shared memory (bytes) of the three tile kernels: (forward, dQ, dK/dV). Versions 3
+/// and 4 keep two stages of the tiles they stream; 4 adds the dS^T tile to the dK/dV kernel.
 fn shared_bytes(e: Elem, d: &SaDims) -> (usize, usize, usize) {
     let (q, v) = (TILE * (d.dqk + 8), TILE * (d.dv + 8));
-    let stages = if version() == "3" { 2 } else { 1 };
-    ((q + stages * (q + v)) * e.size(), (q + v + stages * (q + v)) * e.size(), (q + v + stages * (q + v)) * e.size())
+    let stages = if version_number() >= 3 { 2 } else { 1 };
+    let ds = if version_number() >= 4 { TILE * (TILE + 8) } else { 0 };
+    ((q + stages * (q + v)) * e.size(), (q + v + stages * (q + v)) * e.size(), (q + v + stages * (q + v) + ds) * e.size())
 }
 
 fn defines(e: Elem, d: &SaDims) -> Result<[(&'static str, &'static str); 4]> {
@@ -171,9 +178,21 @@ pub fn backward(gpu: &Gpu, e: Elem, d: SaDims, q: View, k: View, v: View, out: V
     for part in parts {
         let z = (d.batch * part.heads as usize) as u32;
         let grid_q = ((part.q_len as usize).div_ceil(TILE) as u32, part.n_seq as u32, z);
-        tiles!(gpu, &defs, "sa_backward_dq", grid_q, smem_dq, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dqp, part, &h, &scale]);
         let grid_k = ((part.k_len as usize).div_ceil(TILE) as u32, part.n_seq as u32, z);
-        tiles!(gpu, &defs, "sa_backward_dkdv", grid_k, smem_dkdv, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dkp, &dvp, part, &h, &scale]);
+        match version_number() {
+            1 | 2 => {
+                tiles!(gpu, &defs, "sa_backward_dq", grid_q, smem_dq, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dqp, part, &h, &scale]);
+                tiles!(gpu, &defs, "sa_backward_dkdv", grid_k, smem_dkdv, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dkp, &dvp, part, &h, &scale]);
+            }
+            3 => {
+                tiles!(gpu, &defs, "sa_backward_dq", grid_q, smem_dq, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dqp, part, &h, &scale]);
+                tiles!(gpu, &defs, "sa_backward_dkdv", grid_k, smem_dkdv, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dkp, &dvp, &dqp, part, &h, &scale]);
+            }
+            _ => {
+                // dQ comes from the dK/dV kernel.
+                tiles!(gpu, &defs, "sa_backward_dkdv", grid_k, smem_dkdv, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dkp, &dvp, &dqp, part, &h, &scale]);
+            }
+        }
     }
     let cast = |acc: &DevBuf, len: usize| -> Result<DevBuf> {
         let o = gpu.alloc(e, len)?;

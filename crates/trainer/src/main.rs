@@ -31,14 +31,8 @@ struct Cli {
 enum Command {
     /// Train from a configuration file.
     Train {
-        #[arg(long)]
-        config: PathBuf,
-        /// The dataset's file or folder (overrides `data.path`).
-        #[arg(long)]
-        data: Option<PathBuf>,
-        /// Override a configuration value: `--set train.lr=3e-4` (repeatable).
-        #[arg(long = "set")]
-        set: Vec<String>,
+        #[command(flatten)]
+        cfg: ConfigArgs,
         /// The run folder (checkpoints, logs); default a new runs/<config name>[-N].
         #[arg(long)]
         run: Option<PathBuf>,
@@ -87,16 +81,36 @@ enum Command {
     /// Check a configured dataset before a long run: open every split, report its size and
     /// draw one training batch.
     CheckData {
-        #[arg(long)]
-        config: PathBuf,
-        #[arg(long)]
-        data: Option<PathBuf>,
-        #[arg(long = "set")]
-        set: Vec<String>,
+        #[command(flatten)]
+        cfg: ConfigArgs,
     },
     /// (Tests) write checkpoints of a mid-sized model to DIR forever.
     #[command(hide = true)]
     CheckpointStress { dir: PathBuf },
+}
+
+/// A run configuration as the command line gives it.
+#[derive(clap::Args)]
+struct ConfigArgs {
+    #[arg(long)]
+    config: PathBuf,
+    /// The dataset's file or folder (overrides `data.path`).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Override a configuration value: `--set train.lr=3e-4` (repeatable).
+    #[arg(long = "set")]
+    set: Vec<String>,
+}
+
+impl ConfigArgs {
+    /// The config with `--data` folded into the overrides.
+    fn load(&self) -> Result<RunConfig> {
+        let mut overrides = self.set.clone();
+        if let Some(d) = &self.data {
+            overrides.push(format!("data.path={:?}", d.display().to_string()));
+        }
+        Ok(RunConfig::load(&self.config, &overrides)?)
+    }
 }
 
 /// `auto` picks CUDA device 0 when it works (driver, libraries, a device), else the CPU.
@@ -116,15 +130,6 @@ fn parse_device(s: &str) -> Result<Device> {
         "cuda" => Device::Cuda(0),
         _ => Device::Cuda(s.strip_prefix("cuda:").and_then(|n| n.parse().ok()).with_context(|| format!("--device {s:?}: expected auto, cpu, cuda or cuda:N"))?),
     })
-}
-
-/// A config with `--data` folded into the overrides.
-fn load_config(file: &Path, data: Option<&Path>, set: &[String]) -> Result<RunConfig> {
-    let mut overrides = set.to_vec();
-    if let Some(d) = data {
-        overrides.push(format!("data.path={:?}", d.display().to_string()));
-    }
-    Ok(RunConfig::load(file, &overrides)?)
 }
 
 /// `base` if it is free, else `base-2`, `base-3`, ...: a new run never mixes with an old one.
@@ -150,9 +155,9 @@ fn resolve_checkpoint(path: &Path) -> Result<PathBuf> {
 fn main() -> Result<()> {
     match Cli::parse().command {
         None => default_run(),
-        Some(Command::Train { config, data, set, run, resume, device }) => {
-            let cfg = load_config(&config, data.as_deref(), &set)?;
-            let name = config.file_stem().unwrap_or_default();
+        Some(Command::Train { cfg: args, run, resume, device }) => {
+            let cfg = args.load()?;
+            let name = args.config.file_stem().unwrap_or_default();
             let run_dir = match (&resume, run) {
                 (Some(dir), _) => dir.clone(),
                 (None, Some(dir)) => dir,
@@ -169,8 +174,7 @@ fn main() -> Result<()> {
                 other => anyhow::bail!("--split {other:?}: expected valid or test"),
             };
             let device = parse_device(&device)?;
-            let (model, _) = trainer::sample::load_checkpoint(&dir, device)?;
-            let cfg = RunConfig::load(&dir.join("config.toml"), &[])?;
+            let (model, cfg) = trainer::sample::load_checkpoint(&dir, device)?;
             let data = trainer::eval::open(&cfg, split)?;
             let t0 = std::time::Instant::now();
             let bpb = trainer::eval::bits_per_byte(&model, &data, None, cfg.train.batch, device)?;
@@ -185,8 +189,8 @@ fn main() -> Result<()> {
             let opts = SampleOptions { count, temperature, seed, length, prompt: prompt.map(String::into_bytes) };
             sample(&model, &cfg, &opts, &out)
         }
-        Some(Command::CheckData { config, data, set }) => {
-            let cfg = load_config(&config, data.as_deref(), &set)?;
+        Some(Command::CheckData { cfg: args }) => {
+            let cfg = args.load()?;
             let n = cfg.model_config().n_ctx;
             for split in [datasets::Split::Train, datasets::Split::Valid, datasets::Split::Test] {
                 match trainer::eval::open(&cfg, split)? {

@@ -188,11 +188,16 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, resume: Option<&Path>, device: Dev
     let peak = peak_flops(device, t.precision.dtype());
     let title = format!("{} model ({:.1}M parameters) on {} data", cfg.model.preset, mc.param_count() as f64 / 1e6, cfg.data.kind);
     let end = stop_at.unwrap_or(t.steps).min(t.steps);
+    // Validation runs outside the seed stream, so it never changes the trajectory.
+    let validate = |model: &Transformer| -> Result<f64> {
+        let saved = rng::state();
+        let bpb = crate::eval::bits_per_byte(model, &valid, None, t.batch, device);
+        rng::set_state(saved);
+        bpb
+    };
     if state.step == 0 {
         // Where the run starts from: the untrained model's validation score.
-        let saved = rng::state();
-        let bpb = crate::eval::bits_per_byte(&model, &valid, None, t.batch, device)?;
-        rng::set_state(saved);
+        let bpb = validate(&model)?;
         valid_curve = vec![(0, bpb)];
         let line = format!("{{\"step\": 0, \"valid_bpb\": {bpb}}}\n");
         std::io::Write::write_all(&mut metrics, line.as_bytes()).map_err(|e| Error::Invalid(format!("{}: {e}", metrics_path.display())))?;
@@ -275,10 +280,7 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, resume: Option<&Path>, device: Dev
         let interrupted = INTERRUPT.load(Ordering::Relaxed);
         let mut improved = false;
         if state.step % t.eval_every == 0 || state.step == t.steps {
-            // Validation runs outside the seed stream, so it never changes the trajectory.
-            let saved = rng::state();
-            let bpb = crate::eval::bits_per_byte(&model, &valid, None, t.batch, device)?;
-            rng::set_state(saved);
+            let bpb = validate(&model)?;
             line += &format!(", \"valid_bpb\": {bpb}");
             log.valid_bpb = Some(bpb);
             valid_curve.push((state.step, bpb));

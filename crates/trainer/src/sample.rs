@@ -55,18 +55,18 @@ pub fn generate(model: &Transformer, prompts: &[Vec<u8>], length: usize, tempera
     let device = model.tokens.table.var.value().device();
     let mut seqs: Vec<Vec<u8>> = prompts.to_vec();
     let mut cache = model.new_cache(b)?;
-    // Feeds every byte of `seqs` from `from` on; returns the logits after the last one.
-    let feed = |cache: &mut model::decode::KvCache, seqs: &[Vec<u8>], from: usize| -> Result<Vec<f32>> {
+    // Feeds positions `from..to` of every sequence; returns the logits after the last one.
+    let feed = |cache: &mut model::decode::KvCache, seqs: &[Vec<u8>], from: usize, to: usize| -> Result<Vec<f32>> {
         let mut logits = Vec::new();
-        for t in from..seqs[0].len() {
+        for t in from..to {
             let ids = Tensor::from_vec(seqs.iter().map(|s| s[t]).collect::<Vec<u8>>(), &[b], device)?;
             logits = model.decode_step(cache, &ids)?.to_vec::<f32>()?;
         }
         Ok(logits)
     };
-    let start = p.saturating_sub(n);
-    let mut window_start = start;
-    let mut logits = feed(&mut cache, &seqs.iter().map(|s| s[start..].to_vec()).collect::<Vec<_>>(), 0)?;
+    // The cache holds positions window_start.. of the sequences.
+    let mut window_start = p.saturating_sub(n);
+    let mut logits = feed(&mut cache, &seqs, window_start, p)?;
     for i in 0..length {
         for (row, s) in seqs.iter_mut().enumerate() {
             let u = philox::uniform_at(seed, (i * b + row) as u64);
@@ -75,14 +75,14 @@ pub fn generate(model: &Transformer, prompts: &[Vec<u8>], length: usize, tempera
         if i + 1 == length {
             break;
         }
-        if seqs[0].len() - window_start > n {
+        let len = seqs[0].len();
+        if len - window_start > n {
             // The context is full: start again from the last half of the window.
-            window_start = seqs[0].len() - n / 2;
+            window_start = len - n / 2;
             cache = model.new_cache(b)?;
-            logits = feed(&mut cache, &seqs.iter().map(|s| s[window_start..].to_vec()).collect::<Vec<_>>(), 0)?;
+            logits = feed(&mut cache, &seqs, window_start, len)?;
         } else {
-            let window: Vec<Vec<u8>> = seqs.iter().map(|s| s[window_start..].to_vec()).collect();
-            logits = feed(&mut cache, &window, window[0].len() - 1)?;
+            logits = feed(&mut cache, &seqs, len - 1, len)?;
         }
     }
     Ok(seqs.into_iter().map(|s| s[p..].to_vec()).collect())

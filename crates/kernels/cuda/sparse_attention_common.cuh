@@ -159,7 +159,7 @@ __device__ __forceinline__ void frag_a_v(unsigned a[4], const elem* tile, int ld
     int mi = lane >> 3;  // lanes 8 mi .. 8 mi + 7 address the rows of matrix mi
     ldsm_x4(a, tile + (r0 + (lane & 7) + (mi & 1) * 8) * ld + k0 + (mi >> 1) * 8);
 #else
-    frag_a_v(a, tile, ld, r0, k0, lane);
+    frag_a(a, tile, ld, r0, k0, lane);
 #endif
 }
 // Two B fragments (n-tiles n0 and n0 + 8) of a tile read transposed: b[0..1], b[2..3].
@@ -314,7 +314,9 @@ __device__ __forceinline__ void row_stats(Rows& R, const Part& P, const Tile& t,
 }
 
 // Forward, one key tile (keys t0 .. t0 + 63 in Ks, Vs): S = Q K^T, mask, scale, online
-// softmax, O += P V, for the warp's 16 query rows.
+// softmax, O += P V, for the warp's 16 query rows. MASK = false: every row sees every key of
+// the tile (the caller checked), so the comparisons are skipped (v5).
+template <bool MASK = true>
 __device__ __forceinline__ void fwd_tile(float (&o)[DV / 8][4], Rows& R, const elem* Qs, const elem* Ks, const elem* Vs, int t0, float sl2, int warp, int lane) {
     const int c2 = (lane & 3) * 2;
     float sc[8][4];
@@ -325,7 +327,7 @@ __device__ __forceinline__ void fwd_tile(float (&o)[DV / 8][4], Rows& R, const e
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
             int i = e >> 1, m = t0 + j * 8 + c2 + (e & 1);
-            float x = (m >= R.lo[i] && m <= R.hi[i]) ? sc[j][e] * sl2 : -INFINITY;
+            float x = (!MASK || (m >= R.lo[i] && m <= R.hi[i])) ? sc[j][e] * sl2 : -INFINITY;
             sc[j][e] = x;
             mx[i] = fmaxf(mx[i], x);
         }
@@ -404,7 +406,7 @@ __device__ __forceinline__ void dq_tile(float (&acc)[DQK / 8][4], const Rows& R,
 }
 
 // The visibility and statistics of the 64 queries of one tile, for the dK/dV kernel.
-struct QueryTile {
+struct __align__(16) QueryTile {
     int lo[BQ], hi[BQ];
     float lse2[BQ], d[BQ];
 };
@@ -412,7 +414,10 @@ struct QueryTile {
 // Backward dK, dV, one query tile: S^T = K Q^T, dP^T = V dO^T, P^T, dS^T = P^T (dP^T - D),
 // dV += P^T dO, dK += dS^T Q (scaled at the end), for the warp's 16 keys. With `ds_out`, dS^T
 // is also written there (a 64 x 64 shared tile, row = key, stride LDS) for the dQ product.
+// MASK = false (v5): every query of the tile sees every key of the block; v5 also reads each
+// thread's two neighbouring queries' statistics as one 8-byte load.
 #define LDS (BQ + 8)
+template <bool MASK = true>
 __device__ __forceinline__ void dkdv_tile(float (&dka)[DQK / 8][4], float (&dva)[DV / 8][4], const int (&my_key)[2], const QueryTile& T, const elem* Ks, const elem* Vs, const elem* Qs, const elem* dOs, float sl2, int warp, int lane, elem* ds_out = nullptr) {
     const int c2 = (lane & 3) * 2;
     float st[8][4], dpt[8][4];
@@ -420,6 +425,24 @@ __device__ __forceinline__ void dkdv_tile(float (&dka)[DQK / 8][4], float (&dva)
     warp_abt<DV, LDV, LDV>(dpt, Vs, warp * 16, dOs, lane);  // dP^T = V dO^T
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
+#if SA_VERSION >= 5
+        const int q0 = j * 8 + c2;
+        const float2 lse2 = *(const float2*)&T.lse2[q0], dd = *(const float2*)&T.d[q0];
+        int2 lo2 = make_int2(0, 0), hi2 = make_int2(0, 0);
+        if (MASK) {
+            lo2 = *(const int2*)&T.lo[q0];
+            hi2 = *(const int2*)&T.hi[q0];
+        }
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+            const bool second = e & 1;
+            const int m = my_key[e >> 1];
+            bool ok = !MASK || (m >= (second ? lo2.y : lo2.x) && m <= (second ? hi2.y : hi2.x));
+            float p = ok ? exp2f(st[j][e] * sl2 - (second ? lse2.y : lse2.x)) : 0.f;
+            st[j][e] = p;
+            dpt[j][e] = p * (dpt[j][e] - (second ? dd.y : dd.x));
+        }
+#else
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
             int qi = j * 8 + c2 + (e & 1), m = my_key[e >> 1];
@@ -428,6 +451,7 @@ __device__ __forceinline__ void dkdv_tile(float (&dka)[DQK / 8][4], float (&dva)
             st[j][e] = p;
             dpt[j][e] = p * (dpt[j][e] - T.d[qi]);
         }
+#endif
     }
     warp_xb<DV, LDV>(dva, st, dOs, lane);   // dV += P^T dO
     warp_xb<DQK, LDQ>(dka, dpt, Qs, lane);  // dK += dS^T Q

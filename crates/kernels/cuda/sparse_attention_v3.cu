@@ -1,6 +1,7 @@
-// sparse_attention_v3.cu: versions 3 and 4 of the fused sparse attention kernels (compiled
-// with SA_VERSION=3 or 4, so fragments come through ldmatrix as in v2; the shared pieces are
-// in sparse_attention_common.cuh). Version 4 is described at `dq_atomic` below.
+// sparse_attention_v3.cu: versions 3, 4 and 5 of the fused sparse attention kernels (compiled
+// with SA_VERSION=3, 4 or 5, so fragments come through ldmatrix as in v2; the shared pieces are
+// in sparse_attention_common.cuh). Version 4 is described at `dq_atomic` below, version 5 at
+// `load_pair_async`.
 //
 // What v3 adds: the tiles a block walks through (keys and values in the forward and dQ
 // kernels, queries and output gradients in the dK/dV kernel) are copied with cp.async into
@@ -47,6 +48,39 @@ __device__ __forceinline__ void pipelined(int tiles, Issue issue, Compute comput
     }
     cp_wait<0>();
 }
+
+// Version 5 cuts the instructions around the tensor cores, which profiling showed to be the
+// limit (the forward issued an instruction on 58% of cycles with the tensor pipe far from
+// busy; the dK/dV kernel stalled on shared-memory loads of per-query statistics):
+//  - key (or query) rows are computed once per thread and row for both matrices of a tile
+//    (v3 recomputed the index arithmetic, with its divisions, for every 16-byte copy);
+//  - a tile that every row sees whole skips the visibility comparisons (`MASK = false`): only
+//    tiles on the edges of a part's band are masked;
+//  - the dK/dV kernel reads two queries' statistics in one 8-byte load;
+//  - launch bounds ask for 4 forward / 3 dK/dV blocks per SM (registers capped accordingly).
+// The two tiles of one 64-row step, rows row_of(r) (-1: zeros), widths W1 and W2.
+template <int W1, int LD1, int W2, int LD2, typename RowOf>
+__device__ __forceinline__ void load_pair_async(elem* t1, const elem* b1, i64 st1, elem* t2, const elem* b2, i64 st2, RowOf row_of) {
+    constexpr int TPR = (W1 < W2 ? W1 : W2) / 8;  // threads per row
+    const int c = threadIdx.x % TPR;
+#pragma unroll
+    for (int r = threadIdx.x / TPR; r < 64; r += NTHREADS / TPR) {
+        i64 row = row_of(r);
+        bool ok = row >= 0;
+#pragma unroll
+        for (int v = c; v < W1 / 8; v += TPR) cp_async16(t1 + r * LD1 + v * 8, ok ? b1 + row * st1 + v * 8 : b1, ok);
+#pragma unroll
+        for (int v = c; v < W2 / 8; v += TPR) cp_async16(t2 + r * LD2 + v * 8, ok ? b2 + row * st2 + v * 8 : b2, ok);
+    }
+}
+#if SA_VERSION >= 5
+// (One block fewer with 128-wide heads, whose accumulators would otherwise spill.)
+#define FWD_BOUNDS __launch_bounds__(NTHREADS, (DV > 64 ? 3 : 4))
+#define DKDV_BOUNDS __launch_bounds__(NTHREADS, (DQK > 64 || DV > 64 ? 2 : 3))
+#else
+#define FWD_BOUNDS __launch_bounds__(NTHREADS)
+#define DKDV_BOUNDS __launch_bounds__(NTHREADS)
+#endif
 
 #if SA_VERSION >= 4
 // Version 4: dQ inside the dK/dV kernel, as FlashAttention-2 does. After a query tile's dK/dV
@@ -99,7 +133,7 @@ __device__ __forceinline__ i64 key_row_or_none(const Part& P, int s, int m, int 
 // ---------------------------------------------------------------- forward
 
 // As v1: grid (query tiles, n_seq, B * heads). Shared: Q, then 2 stages of K, then of V.
-extern "C" __global__ void __launch_bounds__(NTHREADS) sa_forward(const elem* q, const elem* k, const elem* v, Str3 sq, Str3 sk, Str3 sv,
+extern "C" __global__ void FWD_BOUNDS sa_forward(const elem* q, const elem* k, const elem* v, Str3 sq, Str3 sk, Str3 sv,
                                                                  float* o_part, float* lse_part, Part P, int H, float scale) {
     extern __shared__ __align__(16) unsigned char smem_raw[];
     elem* Qs = (elem*)smem_raw;
@@ -118,14 +152,30 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) sa_forward(const elem* q,
     auto issue = [&](int i) {
         int t0 = first + i * BK, st = i & 1;
         auto krow = [&](int r) -> i64 { return key_row_or_none(P, s, t0 + r, off); };
+#if SA_VERSION >= 5
+        load_pair_async<DQK, LDQ, DV, LDV>(Ks0 + st * BK * LDQ, kb, sk.t, Vs0 + st * BK * LDV, vb, sv.t, krow);
+#else
         load_tile_async<DQK, LDQ>(Ks0 + st * BK * LDQ, kb, sk.t, krow);
         load_tile_async<DV, LDV>(Vs0 + st * BK * LDV, vb, sv.t, krow);
+#endif
     };
     Rows R = rows_of(P, s, p0, p_last, off, warp * 16, lane);
     float o[DV / 8][4];
     zero(o);
     load_tile_async<DQK, LDQ>(Qs, qb, sq.t, qrow);
+#if SA_VERSION >= 5
+    // Every row of the tile sees keys t0 .. t0 + BK - 1 when the last row's lower bound and the
+    // first row's upper bound enclose them (both bounds grow with the row).
+    const int lo_last = lo_of(P, p_last), hi_first = hi_of(P, p0, off);
+    pipelined(tiles, issue, [&](int i) {
+        const int t0 = first + i * BK;
+        const elem *Ks = Ks0 + (i & 1) * BK * LDQ, *Vs = Vs0 + (i & 1) * BK * LDV;
+        if (lo_last <= t0 && hi_first >= t0 + BK - 1) fwd_tile<false>(o, R, Qs, Ks, Vs, t0, sl2, warp, lane);
+        else fwd_tile<true>(o, R, Qs, Ks, Vs, t0, sl2, warp, lane);
+    });
+#else
     pipelined(tiles, issue, [&](int i) { fwd_tile(o, R, Qs, Ks0 + (i & 1) * BK * LDQ, Vs0 + (i & 1) * BK * LDV, first + i * BK, sl2, warp, lane); });
+#endif
     fwd_store(o, R, o_part, lse_part, (i64)(b * H + h) * P.n, p0, p_last, warp, lane, qrow);
 }
 
@@ -174,7 +224,7 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) sa_backward_dq(const elem
 // As v1. Shared: K, V, then 2 stages of Q, then of dO; the query statistics in 2 stages.
 // Version 4 also adds this key tile's share of dQ (`dq`, fp32) with atomics; shared memory
 // then ends with the 64 x 64 dS^T tile.
-extern "C" __global__ void __launch_bounds__(NTHREADS) sa_backward_dkdv(const elem* q, const elem* k, const elem* v, const elem* dout, Str3 sq, Str3 sk, Str3 sv, Str3 sd,
+extern "C" __global__ void DKDV_BOUNDS sa_backward_dkdv(const elem* q, const elem* k, const elem* v, const elem* dout, Str3 sq, Str3 sk, Str3 sv, Str3 sd,
                                                                        const float* lse, const float* dsum, float* dk, float* dv, float* dq, Part P, int H, float scale) {
     extern __shared__ __align__(16) unsigned char smem_raw[];
     elem* Ks = (elem*)smem_raw;
@@ -204,14 +254,28 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) sa_backward_dkdv(const el
         int t0 = first + i * BQ, st = i & 1;
         auto qrow = [&](int r) -> i64 { return t0 + r < qc ? q_row(P, s, t0 + r) : -1; };
         query_tile(T[st], nullptr, P, s, t0, qc, off, bh, lse, dsum);
+#if SA_VERSION >= 5
+        load_pair_async<DQK, LDQ, DV, LDV>(Qs0 + st * BQ * LDQ, qb, sq.t, dOs0 + st * BQ * LDV, db, sd.t, qrow);
+#else
         load_tile_async<DQK, LDQ>(Qs0 + st * BQ * LDQ, qb, sq.t, qrow);
         load_tile_async<DV, LDV>(dOs0 + st * BQ * LDV, db, sd.t, qrow);
+#endif
     };
     float dka[DQK / 8][4], dva[DV / 8][4];
     zero(dka);
     zero(dva);
     const int my_key[2] = {m0 + warp * 16 + g, m0 + warp * 16 + g + 8};
-#if SA_VERSION >= 4
+#if SA_VERSION >= 5
+    pipelined(tiles, issue, [&](int i) {
+        const int t0 = first + i * BQ;
+        const elem *Qs = Qs0 + (i & 1) * BQ * LDQ, *dOs = dOs0 + (i & 1) * BQ * LDV;
+        // Every query of the tile exists and sees every key of the block.
+        if (t0 + BQ <= qc && lo_of(P, t0 + BQ - 1) <= m0 && hi_of(P, t0, off) >= m0 + BK - 1) dkdv_tile<false>(dka, dva, my_key, T[i & 1], Ks, Vs, Qs, dOs, sl2, warp, lane, dSs);
+        else dkdv_tile<true>(dka, dva, my_key, T[i & 1], Ks, Vs, Qs, dOs, sl2, warp, lane, dSs);
+        __syncthreads();  // every warp's dS^T rows are in dSs
+        dq_atomic(dq, bh, P, s, t0, qc, dSs, Ks, scale, warp, lane);
+    });
+#elif SA_VERSION >= 4
     pipelined(tiles, issue, [&](int i) {
         dkdv_tile(dka, dva, my_key, T[i & 1], Ks, Vs, Qs0 + (i & 1) * BQ * LDQ, dOs0 + (i & 1) * BQ * LDV, sl2, warp, lane, dSs);
         __syncthreads();  // every warp's dS^T rows are in dSs

@@ -76,7 +76,7 @@ fn check(c: &Case) -> [f64; 4] {
             assert!(lse_v[r] == f64::NEG_INFINITY && o_v[r * c.dv..][..c.dv].iter().all(|&x| x == 0.0), "{}: a query with no keys", c.name);
         }
     }
-    let lse_err = rel_err_rows(&lse.unsqueeze(2).unwrap(), &rlse.unsqueeze(2).unwrap(), Some(&rows));
+    let lse_err = rel_err_rows(&lse.unsqueeze(3).unwrap(), &rlse.unsqueeze(3).unwrap(), Some(&rows));
     assert!(lse_err < 1e-3, "{}: log-sum-exp relative error {lse_err:e}", c.name);
     [rel_err_rows(&o, &ro, Some(&rows)), rel_err_rows(&dq, &rdq, Some(&rows)), rel_err(&dk, &rdk), rel_err(&dv, &rdv)]
 }

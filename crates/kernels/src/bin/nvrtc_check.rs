@@ -1,6 +1,11 @@
-//! `nvrtc-check [--arch sm_90] [EXTRA.cu ...]`: compiles every kernel source in every variant
-//! the engine uses, plus any extra files named, with NVRTC, without a GPU. Exits non-zero,
-//! printing NVRTC's log, if any fails. CI runs it (see `.ci/run`).
+//! `nvrtc-check [--arch sm_90] [--only TEXT] [--emit DIR] [EXTRA.cu ...]`: compiles every kernel
+//! source in every variant the engine uses, plus any extra files named, with NVRTC, without a
+//! GPU. Exits non-zero, printing NVRTC's log, if any fails. CI runs it (see `.ci/run`).
+//!
+//! `--only TEXT` keeps the variants whose file name and defines contain TEXT (e.g.
+//! `SA_VERSION=5`); `--emit DIR` writes each variant's PTX there, named after the file and its
+//! defines, so that `ptxas -arch=sm_90 -v FILE.ptx` (from the `nvidia-cuda-nvcc` wheel) can
+//! report registers, spills and shared memory per kernel without a GPU.
 
 use kernels::cuda::compile::{all_variants, compile_text, include_dirs};
 use kernels::cuda::sources;
@@ -12,6 +17,13 @@ fn main() {
         arch = Box::leak(args.get(i + 1).cloned().unwrap_or_else(|| "sm_90".into()).into_boxed_str());
         args.drain(i..(i + 2).min(args.len()));
     }
+    let mut take = |flag: &str| -> Option<String> {
+        let i = args.iter().position(|a| a == flag)?;
+        let value = args.get(i + 1).cloned();
+        args.drain(i..(i + 2).min(args.len()));
+        value
+    };
+    let (only, emit) = (take("--only"), take("--emit"));
     // SAFETY: only tries to open the shared library.
     if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
         eprintln!("nvrtc-check: libnvrtc not found; put it on LD_LIBRARY_PATH");
@@ -34,10 +46,30 @@ fn main() {
             }
         }
     }
+    let label = |file: &str, defines: &[(&str, &str)]| -> String {
+        let d: Vec<String> = defines.iter().map(|(k, v)| format!("{k}={}", v.replace(' ', "_"))).collect();
+        format!("{}-{}", file.trim_end_matches(".cu"), d.join("-"))
+    };
+    jobs.retain(|(file, _, defines)| only.as_deref().is_none_or(|o| label(file, defines).contains(o)));
+    if let Some(dir) = &emit {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            eprintln!("nvrtc-check: cannot create {dir}: {e}");
+            std::process::exit(2);
+        }
+    }
     let (mut ok, mut failed) = (0, 0);
     for (file, text, defines) in &jobs {
         match compile_text(file, text, defines, arch, false) {
-            Ok(_) => ok += 1,
+            Ok(ptx) => {
+                ok += 1;
+                if let Some(dir) = &emit {
+                    let path = std::path::Path::new(dir).join(format!("{}.ptx", label(file, defines)));
+                    if let Err(e) = std::fs::write(&path, ptx.to_src()) {
+                        eprintln!("nvrtc-check: cannot write {}: {e}", path.display());
+                        std::process::exit(2);
+                    }
+                }
+            }
             Err(e) => {
                 failed += 1;
                 eprintln!("FAILED {file} {defines:?}\n{e}");

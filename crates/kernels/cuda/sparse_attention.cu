@@ -35,7 +35,7 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) sa_forward(const elem* q,
         __syncthreads();
         fwd_tile(o, R, Qs, Ks, Vs, t0, sl2, warp, lane);
     }
-    fwd_store(o, R, o_part, lse_part, (i64)(b * H + h) * P.n, p0, p_last, warp, lane, [&](int r) { return qrows[r]; });
+    fwd_store(o, R, o_part, lse_part, (i64)(b * H + h) * P.n, p0, p_last, warp * 16, lane, [&](int r) { return qrows[r]; });
 }
 
 // ---------------------------------------------------------------- backward: dQ

@@ -252,6 +252,52 @@ __device__ __forceinline__ void warp_xb(float (&acc)[W / 8][4], const float (&x)
     }
 }
 
+// Version 7: a warp owns MT m-tiles of 16 rows (rows r0 + 16 mt), so that each B fragment
+// read from shared memory feeds MT tensor-core products instead of one.
+template <int MT, int W, int LDA, int LDB>
+__device__ __forceinline__ void warp_abt_m(float (&acc)[MT][8][4], const elem* A, int r0, const elem* B, int lane) {
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int j = 0; j < 8; ++j) acc[mt][j][0] = acc[mt][j][1] = acc[mt][j][2] = acc[mt][j][3] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < W; kk += 16) {
+        unsigned a[MT][4];
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) frag_a_v(a[mt], A, LDA, r0 + 16 * mt, kk, lane);
+#pragma unroll
+        for (int j = 0; j < 8; j += 2) {
+            unsigned bb[4];
+            frag_bt2(bb, B, LDB, j * 8, kk, lane);
+#pragma unroll
+            for (int mt = 0; mt < MT; ++mt) {
+                MMA::run(acc[mt][j], a[mt], bb);
+                MMA::run(acc[mt][j + 1], a[mt], bb + 2);
+            }
+        }
+    }
+}
+
+template <int MT, int W, int LDB>
+__device__ __forceinline__ void warp_xb_m(float (&acc)[MT][W / 8][4], const float (&x)[MT][8][4], const elem* B, int lane) {
+#pragma unroll
+    for (int t = 0; t < 4; ++t) {
+        unsigned a[MT][4];
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) frag_regs(a[mt], x[mt][2 * t], x[mt][2 * t + 1]);
+#pragma unroll
+        for (int j = 0; j < W / 8; j += 2) {
+            unsigned bb[4];
+            frag_b2(bb, B, LDB, t * 16, j * 8, lane);
+#pragma unroll
+            for (int mt = 0; mt < MT; ++mt) {
+                MMA::run(acc[mt][j], a[mt], bb);
+                MMA::run(acc[mt][j + 1], a[mt], bb + 2);
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------- per-tile steps
 // The arithmetic of one tile, shared by every version; the versions differ in how tiles reach
 // shared memory.
@@ -313,21 +359,24 @@ __device__ __forceinline__ void row_stats(Rows& R, const Part& P, const Tile& t,
     }
 }
 
-// Forward, one key tile (keys t0 .. t0 + 63 in Ks, Vs): S = Q K^T, mask, scale, online
-// softmax, O += P V, for the warp's 16 query rows. MASK = false: every row sees every key of
-// the tile (the caller checked), so the comparisons are skipped (v5).
-template <bool MASK = true>
-__device__ __forceinline__ void fwd_tile(float (&o)[DV / 8][4], Rows& R, const elem* Qs, const elem* Ks, const elem* Vs, int t0, float sl2, int warp, int lane) {
+// The online softmax of one key tile for a warp's 16 query rows: mask (MASK = false: every
+// row sees every key of the tile, the caller checked; v5), scale, new running max, P =
+// exp(S - max) in place of S, running sum, and O rescaled by exp(old max - new max).
+template <bool MASK>
+__device__ __forceinline__ void online_softmax(float (&sc)[8][4], Rows& R, float (&o)[DV / 8][4], int t0, float sl2, int lane) {
     const int c2 = (lane & 3) * 2;
-    float sc[8][4];
-    warp_abt<DQK, LDQ, LDQ>(sc, Qs, warp * 16, Ks, lane);
     float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
             int i = e >> 1, m = t0 + j * 8 + c2 + (e & 1);
+#if SA_VERSION >= 6
+            // v6: the maximum of the raw scores (scale > 0), scaled once per row below.
+            float x = (!MASK || (m >= R.lo[i] && m <= R.hi[i])) ? sc[j][e] : -INFINITY;
+#else
             float x = (!MASK || (m >= R.lo[i] && m <= R.hi[i])) ? sc[j][e] * sl2 : -INFINITY;
+#endif
             sc[j][e] = x;
             mx[i] = fmaxf(mx[i], x);
         }
@@ -337,6 +386,9 @@ __device__ __forceinline__ void fwd_tile(float (&o)[DV / 8][4], Rows& R, const e
     for (int i = 0; i < 2; ++i) {
         mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffff, mx[i], 1));
         mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffff, mx[i], 2));
+#if SA_VERSION >= 6
+        mx[i] *= sl2;
+#endif
         float m_new = fmaxf(R.m_run[i], mx[i]);
         float m_use = m_new == -INFINITY ? 0.f : m_new;
         alpha[i] = exp2f(R.m_run[i] - m_use);
@@ -348,7 +400,11 @@ __device__ __forceinline__ void fwd_tile(float (&o)[DV / 8][4], Rows& R, const e
     for (int j = 0; j < 8; ++j) {
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
+#if SA_VERSION >= 6
+            float p = exp2f(fmaf(sc[j][e], sl2, -mx[e >> 1]));  // one FFMA; -inf stays -inf
+#else
             float p = exp2f(sc[j][e] - mx[e >> 1]);
+#endif
             sc[j][e] = p;
             R.l_run[e >> 1] += p;
         }
@@ -360,13 +416,32 @@ __device__ __forceinline__ void fwd_tile(float (&o)[DV / 8][4], Rows& R, const e
         o[j][2] *= alpha[1];
         o[j][3] *= alpha[1];
     }
+}
+
+// Forward, one key tile (keys t0 .. t0 + 63 in Ks, Vs): S = Q K^T, online softmax, O += P V,
+// for the warp's 16 query rows.
+template <bool MASK = true>
+__device__ __forceinline__ void fwd_tile(float (&o)[DV / 8][4], Rows& R, const elem* Qs, const elem* Ks, const elem* Vs, int t0, float sl2, int warp, int lane) {
+    float sc[8][4];
+    warp_abt<DQK, LDQ, LDQ>(sc, Qs, warp * 16, Ks, lane);
+    online_softmax<MASK>(sc, R, o, t0, sl2, lane);
     warp_xb<DV, LDV>(o, sc, Vs, lane);  // O += P V
 }
 
+// The same for MT m-tiles per warp (rows r0 + 16 mt; version 7).
+template <bool MASK, int MT>
+__device__ __forceinline__ void fwd_tile_m(float (&o)[MT][DV / 8][4], Rows (&R)[MT], const elem* Qs, const elem* Ks, const elem* Vs, int t0, float sl2, int r0, int lane) {
+    float sc[MT][8][4];
+    warp_abt_m<MT, DQK, LDQ, LDQ>(sc, Qs, r0, Ks, lane);
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) online_softmax<MASK>(sc[mt], R[mt], o[mt], t0, sl2, lane);
+    warp_xb_m<MT, DV, LDV>(o, sc, Vs, lane);  // O += P V
+}
+
 // Forward, the end: row sums across the 4 lanes of a row, normalise, write the part's output
-// and log-sum-exp for the rows of tile p0 (row indices from row_of(r)).
+// and log-sum-exp for the warp's rows r0 .. r0 + 15 of tile p0 (row indices from row_of(r)).
 template <typename RowOf>
-__device__ __forceinline__ void fwd_store(float (&o)[DV / 8][4], Rows& R, float* o_part, float* lse_part, i64 bh, int p0, int p_last, int warp, int lane, RowOf row_of) {
+__device__ __forceinline__ void fwd_store(float (&o)[DV / 8][4], Rows& R, float* o_part, float* lse_part, i64 bh, int p0, int p_last, int r0, int lane, RowOf row_of) {
     const int g = lane >> 2, c2 = (lane & 3) * 2;
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
@@ -374,7 +449,7 @@ __device__ __forceinline__ void fwd_store(float (&o)[DV / 8][4], Rows& R, float*
         R.l_run[i] += __shfl_xor_sync(0xffffffff, R.l_run[i], 2);
     }
     for (int i = 0; i < 2; ++i) {
-        int r = warp * 16 + g + 8 * i;
+        int r = r0 + g + 8 * i;
         if (p0 + r > p_last) continue;
         i64 base = bh + row_of(r);
         float inv = R.l_run[i] > 0.f ? 1.f / R.l_run[i] : 0.f;
@@ -408,7 +483,7 @@ __device__ __forceinline__ void dq_tile(float (&acc)[DQK / 8][4], const Rows& R,
 // The visibility and statistics of the 64 queries of one tile, for the dK/dV kernel.
 struct __align__(16) QueryTile {
     int lo[BQ], hi[BQ];
-    float lse2[BQ], d[BQ];
+    float lse2[BQ], d[BQ];  // lse2: log-sum-exp times log2(e) (v6: not yet scaled, see query_tile_async)
 };
 
 // Backward dK, dV, one query tile: S^T = K Q^T, dP^T = V dO^T, P^T, dS^T = P^T (dP^T - D),
@@ -427,7 +502,14 @@ __device__ __forceinline__ void dkdv_tile(float (&dka)[DQK / 8][4], float (&dva)
     for (int j = 0; j < 8; ++j) {
 #if SA_VERSION >= 5
         const int q0 = j * 8 + c2;
-        const float2 lse2 = *(const float2*)&T.lse2[q0], dd = *(const float2*)&T.d[q0];
+#if SA_VERSION >= 6
+        float2 lse2 = *(const float2*)&T.lse2[q0];  // v6 copies the natural-log lse as is
+        lse2.x *= LOG2E;
+        lse2.y *= LOG2E;
+#else
+        const float2 lse2 = *(const float2*)&T.lse2[q0];
+#endif
+        const float2 dd = *(const float2*)&T.d[q0];
         int2 lo2 = make_int2(0, 0), hi2 = make_int2(0, 0);
         if (MASK) {
             lo2 = *(const int2*)&T.lo[q0];

@@ -1,7 +1,10 @@
-// sparse_attention_v3.cu: versions 3, 4 and 5 of the fused sparse attention kernels (compiled
-// with SA_VERSION=3, 4 or 5, so fragments come through ldmatrix as in v2; the shared pieces are
-// in sparse_attention_common.cuh). Version 4 is described at `dq_atomic` below, version 5 at
-// `load_pair_async`.
+// sparse_attention_v3.cu: versions 3 to 8 of the fused sparse attention kernels (compiled
+// with SA_VERSION=3..8, so fragments come through ldmatrix as in v2; the shared pieces are in
+// sparse_attention_common.cuh). Version 4 is described at `dq_atomic` below, version 5 at
+// `load_pair_async`, version 6 (vector atomics for dQ; the forward's scale folded into the
+// exponent's multiply-add; statistics copied asynchronously) in `dq_atomic`, `online_softmax`
+// and `query_tile_async`, version 7 (two m-tiles per forward warp) at `FMT`, version 8 (less
+// accumulator traffic) at `finish_row`.
 //
 // What v3 adds: the tiles a block walks through (keys and values in the forward and dQ
 // kernels, queries and output gradients in the dK/dV kernel) are copied with cp.async into
@@ -17,11 +20,11 @@ __device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_grou
 template <int N>
 __device__ __forceinline__ void cp_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N)); }
 
-// Queues the copy of a 64-row tile of width W (stride LD) from rows row_of(r) (-1: zeros).
-template <int W, int LD, typename RowOf>
+// Queues the copy of a ROWS-row tile of width W (stride LD) from rows row_of(r) (-1: zeros).
+template <int W, int LD, int ROWS = 64, typename RowOf>
 __device__ __forceinline__ void load_tile_async(elem* tile, const elem* base, i64 st, RowOf row_of) {
     constexpr int VEC = 8, PER_ROW = W / VEC;
-    for (int i = threadIdx.x; i < 64 * PER_ROW; i += NTHREADS) {
+    for (int i = threadIdx.x; i < ROWS * PER_ROW; i += NTHREADS) {
         int r = i / PER_ROW, v = i % PER_ROW;
         i64 row = row_of(r);
         cp_async16(tile + r * LD + v * VEC, row >= 0 ? base + row * st + v * VEC : base, row >= 0);
@@ -73,9 +76,28 @@ __device__ __forceinline__ void load_pair_async(elem* t1, const elem* b1, i64 st
         for (int v = c; v < W2 / 8; v += TPR) cp_async16(t2 + r * LD2 + v * 8, ok ? b2 + row * st2 + v * 8 : b2, ok);
     }
 }
+// v6: a query tile's statistics join the tile's asynchronous copy (4-byte cp.async, the
+// log-sum-exp unscaled), instead of global loads that stalled the issuing warps.
+__device__ __forceinline__ void query_tile_async(QueryTile& T, const Part& P, int s, int t0, int qc, int off, i64 bh, const float* lse, const float* dsum) {
+    for (int r = threadIdx.x; r < BQ; r += NTHREADS) {
+        int p = t0 + r;
+        bool ok = p < qc;
+        i64 row = ok ? bh + q_row(P, s, p) : 0;
+        T.lo[r] = ok ? lo_of(P, p) : 1;
+        T.hi[r] = ok ? hi_of(P, p, off) : -1;
+        unsigned dst_l = (unsigned)__cvta_generic_to_shared(&T.lse2[r]), dst_d = (unsigned)__cvta_generic_to_shared(&T.d[r]);
+        asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(dst_l), "l"(lse + row), "r"(ok ? 4 : 0));
+        asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(dst_d), "l"(dsum + row), "r"(ok ? 4 : 0));
+    }
+}
+
+#ifndef FWD_V7_BLOCKS
+#define FWD_V7_BLOCKS 3
+#endif
 #if SA_VERSION >= 5
-// (One block fewer with 128-wide heads, whose accumulators would otherwise spill.)
-#define FWD_BOUNDS __launch_bounds__(NTHREADS, (DV > 64 ? 3 : 4))
+// (One block fewer with 128-wide heads, whose accumulators would otherwise spill; v7's forward
+// with two m-tiles per warp asks for 3.)
+#define FWD_BOUNDS __launch_bounds__(NTHREADS, (SA_VERSION >= 7 ? FWD_V7_BLOCKS : DV > 64 ? 3 : 4))
 #define DKDV_BOUNDS __launch_bounds__(NTHREADS, (DQK > 64 || DV > 64 ? 2 : 3))
 #else
 #define FWD_BOUNDS __launch_bounds__(NTHREADS)
@@ -112,6 +134,22 @@ __device__ __forceinline__ void dq_atomic(float* dq, i64 bh, const Part& P, int 
         }
     }
     const int g = lane >> 2, c2 = (lane & 3) * 2;
+#if SA_VERSION >= 6
+    // v6: 16-byte vector reductions, a quarter of v4's atomic operations. Lanes 2k and 2k+1
+    // hold columns c..c+1 and c+2..c+3 of rows g and g+8; they swap halves so that the even
+    // lane owns row g, columns c..c+3, and the odd lane row g+8.
+    const bool odd = lane & 1;
+    const int p = t0 + warp * 16 + g + (odd ? 8 : 0);
+    float* row = p < qc ? dq + (bh + q_row(P, s, p)) * DQK + (c2 & ~3) : nullptr;
+#pragma unroll
+    for (int j = 0; j < DQK / 8; ++j) {
+        float sx = odd ? acc[j][0] : acc[j][2], sy = odd ? acc[j][1] : acc[j][3];
+        float rx = __shfl_xor_sync(0xffffffff, sx, 1), ry = __shfl_xor_sync(0xffffffff, sy, 1);
+        float4 v = odd ? make_float4(rx, ry, acc[j][2], acc[j][3]) : make_float4(acc[j][0], acc[j][1], rx, ry);
+        if (row)
+            asm volatile("red.global.add.v4.f32 [%0], {%1, %2, %3, %4};" ::"l"(row + j * 8), "f"(v.x * scale), "f"(v.y * scale), "f"(v.z * scale), "f"(v.w * scale) : "memory");
+    }
+#else
     for (int i = 0; i < 2; ++i) {
         int p = t0 + warp * 16 + g + 8 * i;
         if (p >= qc) continue;
@@ -121,6 +159,7 @@ __device__ __forceinline__ void dq_atomic(float* dq, i64 bh, const Part& P, int 
             atomicAdd(row + j * 8 + c2 + 1, acc[j][2 * i + 1] * scale);
         }
     }
+#endif
 }
 #endif
 
@@ -132,17 +171,29 @@ __device__ __forceinline__ i64 key_row_or_none(const Part& P, int s, int m, int 
 
 // ---------------------------------------------------------------- forward
 
-// As v1: grid (query tiles, n_seq, B * heads). Shared: Q, then 2 stages of K, then of V.
+// Version 7: each warp of the forward owns FMT = 2 m-tiles (32 query rows, 128 per block) when
+// both head widths are at most 64, so every K and V fragment read from shared memory feeds
+// two tensor-core products (128-wide heads keep one m-tile: their accumulators would spill).
+// The host mirrors this choice (`forward_rows` in kernels/src/cuda/sparse_attention.rs).
+#if SA_VERSION >= 7 && DQK <= 64 && DV <= 64
+#define FMT 2
+#else
+#define FMT 1
+#endif
+#define BQF (64 * FMT)  // query rows of a forward block
+
+// As v1: grid (query tiles of BQF rows, n_seq, B * heads). Shared: Q, then 2 stages of K,
+// then of V.
 extern "C" __global__ void FWD_BOUNDS sa_forward(const elem* q, const elem* k, const elem* v, Str3 sq, Str3 sk, Str3 sv,
-                                                                 float* o_part, float* lse_part, Part P, int H, float scale) {
+                                                 float* o_part, float* lse_part, Part P, int H, float scale) {
     extern __shared__ __align__(16) unsigned char smem_raw[];
     elem* Qs = (elem*)smem_raw;
-    elem* Ks0 = Qs + BQ * LDQ;
+    elem* Ks0 = Qs + BQF * LDQ;
     elem* Vs0 = Ks0 + 2 * BK * LDQ;
-    const Tile t = tile_of(P, BQ);
+    const Tile t = tile_of(P, BQF);
     if (t.p0 >= t.qc) return;
     const int s = t.s, b = t.b, h = t.h, off = t.off, p0 = t.p0, p_last = t.p_last;
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, r0 = warp * 16 * FMT;
     const float sl2 = scale * LOG2E;
     const elem *qb = q + b * sq.b + h * sq.h, *kb = k + b * sk.b + h * sk.h, *vb = v + b * sv.b + h * sv.h;
     auto qrow = [&](int r) -> i64 { return p0 + r <= p_last ? q_row(P, s, p0 + r) : -1; };
@@ -159,10 +210,14 @@ extern "C" __global__ void FWD_BOUNDS sa_forward(const elem* q, const elem* k, c
         load_tile_async<DV, LDV>(Vs0 + st * BK * LDV, vb, sv.t, krow);
 #endif
     };
-    Rows R = rows_of(P, s, p0, p_last, off, warp * 16, lane);
-    float o[DV / 8][4];
-    zero(o);
-    load_tile_async<DQK, LDQ>(Qs, qb, sq.t, qrow);
+    Rows R[FMT];
+    float o[FMT][DV / 8][4];
+#pragma unroll
+    for (int mt = 0; mt < FMT; ++mt) {
+        R[mt] = rows_of(P, s, p0, p_last, off, r0 + 16 * mt, lane);
+        zero(o[mt]);
+    }
+    load_tile_async<DQK, LDQ, BQF>(Qs, qb, sq.t, qrow);
 #if SA_VERSION >= 5
     // Every row of the tile sees keys t0 .. t0 + BK - 1 when the last row's lower bound and the
     // first row's upper bound enclose them (both bounds grow with the row).
@@ -170,13 +225,14 @@ extern "C" __global__ void FWD_BOUNDS sa_forward(const elem* q, const elem* k, c
     pipelined(tiles, issue, [&](int i) {
         const int t0 = first + i * BK;
         const elem *Ks = Ks0 + (i & 1) * BK * LDQ, *Vs = Vs0 + (i & 1) * BK * LDV;
-        if (lo_last <= t0 && hi_first >= t0 + BK - 1) fwd_tile<false>(o, R, Qs, Ks, Vs, t0, sl2, warp, lane);
-        else fwd_tile<true>(o, R, Qs, Ks, Vs, t0, sl2, warp, lane);
+        if (lo_last <= t0 && hi_first >= t0 + BK - 1) fwd_tile_m<false>(o, R, Qs, Ks, Vs, t0, sl2, r0, lane);
+        else fwd_tile_m<true>(o, R, Qs, Ks, Vs, t0, sl2, r0, lane);
     });
 #else
-    pipelined(tiles, issue, [&](int i) { fwd_tile(o, R, Qs, Ks0 + (i & 1) * BK * LDQ, Vs0 + (i & 1) * BK * LDV, first + i * BK, sl2, warp, lane); });
+    pipelined(tiles, issue, [&](int i) { fwd_tile_m<true>(o, R, Qs, Ks0 + (i & 1) * BK * LDQ, Vs0 + (i & 1) * BK * LDV, first + i * BK, sl2, r0, lane); });
 #endif
-    fwd_store(o, R, o_part, lse_part, (i64)(b * H + h) * P.n, p0, p_last, warp, lane, qrow);
+#pragma unroll
+    for (int mt = 0; mt < FMT; ++mt) fwd_store(o[mt], R[mt], o_part, lse_part, (i64)(b * H + h) * P.n, p0, p_last, r0 + 16 * mt, lane, qrow);
 }
 
 // ---------------------------------------------------------------- backward: dQ
@@ -224,8 +280,35 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) sa_backward_dq(const elem
 // As v1. Shared: K, V, then 2 stages of Q, then of dO; the query statistics in 2 stages.
 // Version 4 also adds this key tile's share of dQ (`dq`, fp32) with atomics; shared memory
 // then ends with the 64 x 64 dS^T tile.
+#if SA_VERSION >= 8
+// Version 8 spends less memory traffic on the fp32 gradient accumulators. `mode` bit 0: this
+// part is the first to write these rows, so it stores instead of adding (the host skips
+// zeroing dK and dV); bit 1: the last, so it adds its share and writes the final
+// half-precision gradients to dk_out / dv_out (the host skips the cast). The host sets a bit
+// only for a part whose key tiles cover every row of every head.
+template <int W>
+__device__ __forceinline__ void finish_row(float* acc_row, elem* out_row, const float (&acc)[W / 8][4], int i, float mult, int lane, int mode) {
+    const int c2 = (lane & 3) * 2;
+#pragma unroll
+    for (int j = 0; j < W / 8; ++j) {
+        // (selects, not acc[j][2 * i]: a run-time index would put acc in local memory)
+        float2 val = i ? make_float2(acc[j][2] * mult, acc[j][3] * mult) : make_float2(acc[j][0] * mult, acc[j][1] * mult);
+        if (!(mode & 1)) {
+            float2 cur = *(const float2*)(acc_row + j * 8 + c2);
+            val.x += cur.x;
+            val.y += cur.y;
+        }
+        if (mode & 2) *(unsigned*)(out_row + j * 8 + c2) = MMA::pack(val.x, val.y);
+        else *(float2*)(acc_row + j * 8 + c2) = val;
+    }
+}
+#define DKDV_OUT , elem *dk_out, elem *dv_out, int mode
+#else
+#define DKDV_OUT
+#endif
+
 extern "C" __global__ void DKDV_BOUNDS sa_backward_dkdv(const elem* q, const elem* k, const elem* v, const elem* dout, Str3 sq, Str3 sk, Str3 sv, Str3 sd,
-                                                                       const float* lse, const float* dsum, float* dk, float* dv, float* dq, Part P, int H, float scale) {
+                                                       const float* lse, const float* dsum, float* dk, float* dv, float* dq, Part P, int H, float scale DKDV_OUT) {
     extern __shared__ __align__(16) unsigned char smem_raw[];
     elem* Ks = (elem*)smem_raw;
     elem* Vs = Ks + BK * LDQ;
@@ -253,7 +336,11 @@ extern "C" __global__ void DKDV_BOUNDS sa_backward_dkdv(const elem* q, const ele
     auto issue = [&](int i) {
         int t0 = first + i * BQ, st = i & 1;
         auto qrow = [&](int r) -> i64 { return t0 + r < qc ? q_row(P, s, t0 + r) : -1; };
+#if SA_VERSION >= 6
+        query_tile_async(T[st], P, s, t0, qc, off, bh, lse, dsum);
+#else
         query_tile(T[st], nullptr, P, s, t0, qc, off, bh, lse, dsum);
+#endif
 #if SA_VERSION >= 5
         load_pair_async<DQK, LDQ, DV, LDV>(Qs0 + st * BQ * LDQ, qb, sq.t, dOs0 + st * BQ * LDV, db, sd.t, qrow);
 #else
@@ -285,10 +372,16 @@ extern "C" __global__ void DKDV_BOUNDS sa_backward_dkdv(const elem* q, const ele
     (void)dq;
     pipelined(tiles, issue, [&](int i) { dkdv_tile(dka, dva, my_key, T[i & 1], Ks, Vs, Qs0 + (i & 1) * BQ * LDQ, dOs0 + (i & 1) * BQ * LDV, sl2, warp, lane); });
 #endif
+#pragma unroll
     for (int i = 0; i < 2; ++i) {
         i64 row = krow(warp * 16 + g + 8 * i);
         if (row < 0) continue;
+#if SA_VERSION >= 8
+        finish_row<DQK>(dk + (bh + row) * DQK, dk_out + (bh + row) * DQK, dka, i, scale, lane, mode);
+        finish_row<DV>(dv + (bh + row) * DV, dv_out + (bh + row) * DV, dva, i, 1.f, lane, mode);
+#else
         add_row<DQK>(dk + (bh + row) * DQK, dka, i, scale, lane);
         add_row<DV>(dv + (bh + row) * DV, dva, i, 1.f, lane);
+#endif
     }
 }

@@ -132,6 +132,32 @@ impl SaPart {
         (0..self.heads).map(|z| (self.head_start + z * self.head_step) as usize).collect()
     }
 
+    /// Whether this part's key tiles hold every row of every one of `heads` heads, each once:
+    /// parts whose keys are not gathered (`k_group == 1`: causal, local, column, own block)
+    /// over all heads. Such a part writes every row of dK and dV, so the backward (version 8)
+    /// lets it store rather than add, or write the final gradients.
+    pub fn covers_every_key(&self, heads: usize) -> bool {
+        self.k_group == 1 && self.head_start == 0 && self.head_step == 1 && self.heads as usize == heads
+    }
+
+    /// The key rows the part's key tiles hold for head `h` (CPU mirror of `key_row_or_none`).
+    pub fn key_rows(&self, h: usize) -> Vec<usize> {
+        if !self.head_list().contains(&h) {
+            return Vec::new();
+        }
+        let (n, off) = (self.n as i64, self.off(h));
+        let mut rows = Vec::new();
+        for s in 0..self.n_seq as i64 {
+            for m in 0..self.k_len as i64 {
+                let kj = s * self.k_seq as i64 + (m / self.k_group as i64) * self.k_gstride as i64 + (m % self.k_group as i64) * self.k_step as i64 + off;
+                if (0..n).contains(&kj) {
+                    rows.push(kj as usize);
+                }
+            }
+        }
+        rows
+    }
+
     fn off(&self, h: usize) -> i64 {
         (self.off_base - self.off_mult * (h as i32 % self.off_mod)) as i64
     }

@@ -336,6 +336,25 @@ mod tests {
     }
 
     #[test]
+    fn parts_said_to_cover_every_key_do() {
+        let facts = [Factorization::Dense, Factorization::Strided { stride: 5 }, Factorization::Fixed { block: 8, summary: 2 }];
+        for f in facts {
+            for integration in [Integration::Merged, Integration::Interleave, Integration::MultiHead] {
+                for (heads, layer, n) in [(1, 0, 37), (4, 1, 100), (4, 0, 64)] {
+                    for p in f.layer(integration, layer, heads).kernel_parts(n) {
+                        let every = (0..heads).all(|h| {
+                            let mut rows = p.key_rows(h);
+                            rows.sort_unstable();
+                            rows == (0..n).collect::<Vec<_>>()
+                        });
+                        assert_eq!(p.covers_every_key(heads), every, "{f:?} {integration:?} {p:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn kernel_parts_cover_each_mask_exactly_once() {
         let facts = [Factorization::Dense, Factorization::Strided { stride: 5 }, Factorization::Strided { stride: 8 }, Factorization::Fixed { block: 8, summary: 2 }, Factorization::Fixed { block: 6, summary: 3 }];
         for f in facts {

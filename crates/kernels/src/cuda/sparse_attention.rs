@@ -67,6 +67,9 @@ pub fn version() -> &'static str {
         Ok("3") => "3",
         Ok("4") => "4",
         Ok("5") => "5",
+        Ok("6") => "6",
+        Ok("7") => "7",
+        Ok("8") => "8",
         _ => "1",
     })
 }
@@ -90,7 +93,18 @@ fn shared_bytes(e: Elem, d: &SaDims) -> (usize, usize, usize) {
     let (q, v) = (TILE * (d.dqk + 8), TILE * (d.dv + 8));
     let stages = if version_number() >= 3 { 2 } else { 1 };
     let ds = if version_number() >= 4 { TILE * (TILE + 8) } else { 0 };
-    ((q + stages * (q + v)) * e.size(), (q + v + stages * (q + v)) * e.size(), (q + v + stages * (q + v) + ds) * e.size())
+    let q_fwd = forward_rows(d) * (d.dqk + 8);
+    ((q_fwd + stages * (q + v)) * e.size(), (q + v + stages * (q + v)) * e.size(), (q + v + stages * (q + v) + ds) * e.size())
+}
+
+/// Query rows per forward block: 128 from version 7 when both head widths are at most 64 (two
+/// 16-row m-tiles per warp; `FMT` in `sparse_attention_v3.cu`), else 64.
+fn forward_rows(d: &SaDims) -> usize {
+    if version_number() >= 7 && d.dqk <= 64 && d.dv <= 64 {
+        2 * TILE
+    } else {
+        TILE
+    }
 }
 
 fn defines(e: Elem, d: &SaDims) -> Result<[(&'static str, &'static str); 4]> {
@@ -139,7 +153,7 @@ pub fn forward(gpu: &Gpu, e: Elem, d: SaDims, q: View, k: View, v: View, parts: 
     let h = d.heads as i32;
     for (i, part) in parts.iter().enumerate() {
         let (op, lp) = (o_parts.ptr_at(gpu, i * rows * d.dv), lse_parts.ptr_at(gpu, i * rows));
-        let grid = ((part.q_len as usize).div_ceil(TILE) as u32, part.n_seq as u32, (d.batch * part.heads as usize) as u32);
+        let grid = ((part.q_len as usize).div_ceil(forward_rows(&d)) as u32, part.n_seq as u32, (d.batch * part.heads as usize) as u32);
         tiles!(gpu, &defs, "sa_forward", grid, smem, [&q.ptr, &k.ptr, &v.ptr, &q.strides, &k.strides, &v.strides, &op, &lp, part, &h, &scale]);
     }
     let out = gpu.alloc(e, rows * d.dv)?;
@@ -171,6 +185,9 @@ pub fn backward(gpu: &Gpu, e: Elem, d: SaDims, q: View, k: View, v: View, out: V
         // SAFETY: matches `sa_rowdot`; dsum has `rows` floats.
         unsafe { b.launch(warp_rows(rows)) }.map_err(cuda_err("launch of sa_rowdot"))?;
     }
+    if version_number() >= 8 {
+        return backward_v8(gpu, e, d, [q, k, v, dout], lse, dsum, parts, scale);
+    }
     let dq = gpu.zeros(Elem::F32, rows * d.dqk)?;
     let dk = gpu.zeros(Elem::F32, rows * d.dqk)?;
     let dv = gpu.zeros(Elem::F32, rows * d.dv)?;
@@ -201,4 +218,41 @@ pub fn backward(gpu: &Gpu, e: Elem, d: SaDims, q: View, k: View, v: View, out: V
         Ok(o)
     };
     Ok((cast(&dq, rows * d.dqk)?, cast(&dk, rows * d.dqk)?, cast(&dv, rows * d.dv)?))
+}
+
+/// The backward's tile kernels from version 8: dQ from the dK/dV kernel (fp32 atomics, then a
+/// cast); dK and dV stored by the first part and written in half precision by the last when
+/// those parts cover every key row (`SaPart::covers_every_key`), so the zero fill and the
+/// cast of dK and dV are needed only for the parts that do not.
+#[allow(clippy::too_many_arguments)]
+fn backward_v8(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v, dout]: [View; 4], lse: u64, dsum: DevBuf, parts: &[SaPart], scale: f32) -> Result<(DevBuf, DevBuf, DevBuf)> {
+    let defs = defines(e, &d)?;
+    let rows = d.batch * d.heads * d.n;
+    let h = d.heads as i32;
+    let (first_covers, last_covers) = (parts[0].covers_every_key(d.heads), parts[parts.len() - 1].covers_every_key(d.heads));
+    let dq = gpu.zeros(Elem::F32, rows * d.dqk)?;
+    let acc = |width: usize| -> Result<DevBuf> {
+        match (parts.len(), first_covers) {
+            (1, true) if last_covers => gpu.alloc(Elem::F32, 0), // written straight to the output
+            (_, true) => gpu.alloc(Elem::F32, rows * width),
+            (_, false) => gpu.zeros(Elem::F32, rows * width),
+        }
+    };
+    let (dk, dv) = (acc(d.dqk)?, acc(d.dv)?);
+    let (dk_out, dv_out) = (gpu.alloc(e, rows * d.dqk)?, gpu.alloc(e, rows * d.dv)?);
+    let (_, _, smem) = shared_bytes(e, &d);
+    let (dqp, dkp, dvp, dsp, dko, dvo) = (dq.ptr(gpu), dk.ptr(gpu), dv.ptr(gpu), dsum.ptr(gpu), dk_out.ptr(gpu), dv_out.ptr(gpu));
+    for (i, part) in parts.iter().enumerate() {
+        let mode = i32::from(i == 0 && first_covers) | (i32::from(i == parts.len() - 1 && last_covers) << 1);
+        let grid = ((part.k_len as usize).div_ceil(TILE) as u32, part.n_seq as u32, (d.batch * part.heads as usize) as u32);
+        tiles!(gpu, &defs, "sa_backward_dkdv", grid, smem, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dkp, &dvp, &dqp, part, &h, &scale, &dko, &dvo, &mode]);
+    }
+    let cast = |acc: &DevBuf, out: &DevBuf, len: usize| super::launch::cast(gpu, Elem::F32, e, acc.ptr(gpu), out.ptr(gpu), len);
+    if !last_covers {
+        cast(&dk, &dk_out, rows * d.dqk)?;
+        cast(&dv, &dv_out, rows * d.dv)?;
+    }
+    let dq_out = gpu.alloc(e, rows * d.dqk)?;
+    cast(&dq, &dq_out, rows * d.dqk)?;
+    Ok((dq_out, dk_out, dv_out))
 }

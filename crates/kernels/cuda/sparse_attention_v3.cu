@@ -180,12 +180,12 @@ __device__ __forceinline__ i64 key_row_or_none(const Part& P, int s, int m, int 
 #else
 #define FMT 1
 #endif
-#define BQF (64 * FMT)  // query rows of a forward block
 
-// As v1: grid (query tiles of BQF rows, n_seq, B * heads). Shared: Q, then 2 stages of K,
+// As v1: grid (query tiles of 64 MT rows, n_seq, B * heads). Shared: Q, then 2 stages of K,
 // then of V.
-extern "C" __global__ void FWD_BOUNDS sa_forward(const elem* q, const elem* k, const elem* v, Str3 sq, Str3 sk, Str3 sv,
-                                                 float* o_part, float* lse_part, Part P, int H, float scale) {
+template <int MT>
+__device__ __forceinline__ void forward_tiles(const elem* q, const elem* k, const elem* v, Str3 sq, Str3 sk, Str3 sv, float* o_part, float* lse_part, const Part& P, int H, float scale) {
+    constexpr int BQF = 64 * MT;
     extern __shared__ __align__(16) unsigned char smem_raw[];
     elem* Qs = (elem*)smem_raw;
     elem* Ks0 = Qs + BQF * LDQ;
@@ -193,7 +193,7 @@ extern "C" __global__ void FWD_BOUNDS sa_forward(const elem* q, const elem* k, c
     const Tile t = tile_of(P, BQF);
     if (t.p0 >= t.qc) return;
     const int s = t.s, b = t.b, h = t.h, off = t.off, p0 = t.p0, p_last = t.p_last;
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, r0 = warp * 16 * FMT;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, r0 = warp * 16 * MT;
     const float sl2 = scale * LOG2E;
     const elem *qb = q + b * sq.b + h * sq.h, *kb = k + b * sk.b + h * sk.h, *vb = v + b * sv.b + h * sv.h;
     auto qrow = [&](int r) -> i64 { return p0 + r <= p_last ? q_row(P, s, p0 + r) : -1; };
@@ -210,10 +210,10 @@ extern "C" __global__ void FWD_BOUNDS sa_forward(const elem* q, const elem* k, c
         load_tile_async<DV, LDV>(Vs0 + st * BK * LDV, vb, sv.t, krow);
 #endif
     };
-    Rows R[FMT];
-    float o[FMT][DV / 8][4];
+    Rows R[MT];
+    float o[MT][DV / 8][4];
 #pragma unroll
-    for (int mt = 0; mt < FMT; ++mt) {
+    for (int mt = 0; mt < MT; ++mt) {
         R[mt] = rows_of(P, s, p0, p_last, off, r0 + 16 * mt, lane);
         zero(o[mt]);
     }
@@ -232,8 +232,20 @@ extern "C" __global__ void FWD_BOUNDS sa_forward(const elem* q, const elem* k, c
     pipelined(tiles, issue, [&](int i) { fwd_tile_m<true>(o, R, Qs, Ks0 + (i & 1) * BK * LDQ, Vs0 + (i & 1) * BK * LDV, first + i * BK, sl2, r0, lane); });
 #endif
 #pragma unroll
-    for (int mt = 0; mt < FMT; ++mt) fwd_store(o[mt], R[mt], o_part, lse_part, (i64)(b * H + h) * P.n, p0, p_last, r0 + 16 * mt, lane, qrow);
+    for (int mt = 0; mt < MT; ++mt) fwd_store(o[mt], R[mt], o_part, lse_part, (i64)(b * H + h) * P.n, p0, p_last, r0 + 16 * mt, lane, qrow);
 }
+
+extern "C" __global__ void FWD_BOUNDS sa_forward(const elem* q, const elem* k, const elem* v, Str3 sq, Str3 sk, Str3 sv, float* o_part, float* lse_part, Part P, int H, float scale) {
+    forward_tiles<FMT>(q, k, v, sq, sk, sv, o_part, lse_part, P, H, scale);
+}
+
+#if SA_VERSION >= 7
+// One m-tile per warp (64-row query tiles) for the parts with a window (strided local), whose
+// band is only a few key tiles wide: taller query tiles there mean more masked work.
+extern "C" __global__ void __launch_bounds__(NTHREADS, (DV > 64 ? 3 : 4)) sa_forward_narrow(const elem* q, const elem* k, const elem* v, Str3 sq, Str3 sk, Str3 sv, float* o_part, float* lse_part, Part P, int H, float scale) {
+    forward_tiles<1>(q, k, v, sq, sk, sv, o_part, lse_part, P, H, scale);
+}
+#endif
 
 // ---------------------------------------------------------------- backward: dQ
 

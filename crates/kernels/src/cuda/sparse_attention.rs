@@ -55,27 +55,29 @@ fn width(d: usize) -> Result<&'static str> {
 }
 
 /// The kernel version (`ST_SA_VERSION`), kept selectable so the benchmark can measure each
-/// step: 1 loads every MMA fragment register with plain shared-memory loads; 2 with
-/// `ldmatrix`; 3 also copies the next tile with `cp.async` while the current one is computed
-/// (`sparse_attention_v3.cu`); 4 computes dQ inside the dK/dV kernel with fp32 atomics (no
-/// dQ kernel; dQ reproducible to rounding only). The default is the newest version checked
-/// on a GPU: 1 (2, 3 and 4 compile for sm_90 but have not run yet).
+/// step (benches/RESULTS.md has each one's times): 1 loads every MMA fragment register with
+/// plain shared-memory loads; 2 with `ldmatrix`; 3 also copies the next tile with `cp.async`
+/// while the current one is computed (`sparse_attention_v3.cu`); 4 computes dQ inside the
+/// dK/dV kernel with fp32 atomics (no dQ kernel; dQ reproducible to rounding only); 5 trims
+/// the instructions around the tensor cores (unmasked interior tiles, row indices once per
+/// tile); 6 vector atomics for dQ; 7 two m-tiles per forward warp; 8 less accumulator traffic
+/// for dK and dV. The default is the fastest: 8.
 pub fn version() -> &'static str {
     static V: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
     V.get_or_init(|| match std::env::var("ST_SA_VERSION").as_deref() {
+        Ok("1") => "1",
         Ok("2") => "2",
         Ok("3") => "3",
         Ok("4") => "4",
         Ok("5") => "5",
         Ok("6") => "6",
         Ok("7") => "7",
-        Ok("8") => "8",
-        _ => "1",
+        _ => "8",
     })
 }
 
 fn version_number() -> u32 {
-    version().parse().unwrap_or(1)
+    version().parse().unwrap_or(8)
 }
 
 /// The source file of the selected version.
@@ -93,8 +95,13 @@ fn shared_bytes(e: Elem, d: &SaDims) -> (usize, usize, usize) {
     let (q, v) = (TILE * (d.dqk + 8), TILE * (d.dv + 8));
     let stages = if version_number() >= 3 { 2 } else { 1 };
     let ds = if version_number() >= 4 { TILE * (TILE + 8) } else { 0 };
-    let q_fwd = forward_rows(d) * (d.dqk + 8);
-    ((q_fwd + stages * (q + v)) * e.size(), (q + v + stages * (q + v)) * e.size(), (q + v + stages * (q + v) + ds) * e.size())
+    (forward_shared_bytes(e, d, TILE), (q + v + stages * (q + v)) * e.size(), (q + v + stages * (q + v) + ds) * e.size())
+}
+
+/// The forward's dynamic shared memory with query tiles of `q_rows` rows.
+fn forward_shared_bytes(e: Elem, d: &SaDims, q_rows: usize) -> usize {
+    let stages = if version_number() >= 3 { 2 } else { 1 };
+    (q_rows * (d.dqk + 8) + stages * TILE * (d.dqk + 8 + d.dv + 8)) * e.size()
 }
 
 /// Query rows per forward block: 128 from version 7 when both head widths are at most 64 (two
@@ -149,12 +156,20 @@ pub fn forward(gpu: &Gpu, e: Elem, d: SaDims, q: View, k: View, v: View, parts: 
     let o_parts = gpu.alloc(Elem::F32, parts.len() * rows * d.dv)?;
     let lse_parts = gpu.alloc(Elem::F32, parts.len() * rows)?;
     super::launch::fill(gpu, Elem::F32, lse_parts.ptr(gpu), parts.len() * rows, f32::NEG_INFINITY)?;
-    let (smem, _, _) = shared_bytes(e, &d);
     let h = d.heads as i32;
     for (i, part) in parts.iter().enumerate() {
         let (op, lp) = (o_parts.ptr_at(gpu, i * rows * d.dv), lse_parts.ptr_at(gpu, i * rows));
-        let grid = ((part.q_len as usize).div_ceil(forward_rows(&d)) as u32, part.n_seq as u32, (d.batch * part.heads as usize) as u32);
-        tiles!(gpu, &defs, "sa_forward", grid, smem, [&q.ptr, &k.ptr, &v.ptr, &q.strides, &k.strides, &v.strides, &op, &lp, part, &h, &scale]);
+        // From version 7, parts with a window keep 64-row query tiles (`sa_forward_narrow`).
+        let narrow = version_number() >= 7 && part.window > 0;
+        let q_rows = if narrow { TILE } else { forward_rows(&d) };
+        let smem = forward_shared_bytes(e, &d, q_rows);
+        let grid = ((part.q_len as usize).div_ceil(q_rows) as u32, part.n_seq as u32, (d.batch * part.heads as usize) as u32);
+        let args = (&q.ptr, &k.ptr, &v.ptr, &q.strides, &k.strides, &v.strides, &op, &lp, part, &h, &scale);
+        if narrow {
+            tiles!(gpu, &defs, "sa_forward_narrow", grid, smem, [args.0, args.1, args.2, args.3, args.4, args.5, args.6, args.7, args.8, args.9, args.10]);
+        } else {
+            tiles!(gpu, &defs, "sa_forward", grid, smem, [args.0, args.1, args.2, args.3, args.4, args.5, args.6, args.7, args.8, args.9, args.10]);
+        }
     }
     let out = gpu.alloc(e, rows * d.dv)?;
     let lse = gpu.alloc(Elem::F32, rows)?;

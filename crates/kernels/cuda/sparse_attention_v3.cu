@@ -1,10 +1,10 @@
-// sparse_attention_v3.cu: versions 3 to 8 of the fused sparse attention kernels (compiled
-// with SA_VERSION=3..8, so fragments come through ldmatrix as in v2; the shared pieces are in
+// sparse_attention_v3.cu: versions 3 to 9 of the fused sparse attention kernels (compiled
+// with SA_VERSION=3..9, so fragments come through ldmatrix as in v2; the shared pieces are in
 // sparse_attention_common.cuh). Version 4 is described at `dq_atomic` below, version 5 at
 // `load_pair_async`, version 6 (vector atomics for dQ; the forward's scale folded into the
 // exponent's multiply-add; statistics copied asynchronously) in `dq_atomic`, `online_softmax`
 // and `query_tile_async`, version 7 (two m-tiles per forward warp) at `FMT`, version 8 (less
-// accumulator traffic) at `finish_row`.
+// accumulator traffic) at `finish_row`, version 9 (parts merged in place) at `Final`.
 //
 // What v3 adds: the tiles a block walks through (keys and values in the forward and dQ
 // kernels, queries and output gradients in the dK/dV kernel) are copied with cp.async into
@@ -183,8 +183,72 @@ __device__ __forceinline__ i64 key_row_or_none(const Part& P, int s, int m, int 
 
 // As v1: grid (query tiles of 64 MT rows, n_seq, B * heads). Shared: Q, then 2 stages of K,
 // then of V.
+#if SA_VERSION >= 9
+// Version 9: no per-part outputs and no combine kernel. The parts of a pattern merge, one
+// after another, into one running (output, log-sum-exp) pair in fp32: a part reads the
+// running pair of its rows (unless it is the first to write them, `mode` bit 0), merges its
+// own (lse = log(e^lse_run + e^lse_part), out = weights of each), and writes it back, or, if it
+// is the last part (`mode` bit 1), writes the final half-precision output and lse. The host
+// sets the bits only for parts covering every query row of every head.
+struct Final {
+    elem* out;
+    Str3 so;
+    float* lse;
+    int mode;
+};
+
+template <typename RowOf>
+__device__ __forceinline__ void fwd_merge(float (&o)[DV / 8][4], Rows& R, float* o_run, float* lse_run, const Final& F, i64 bh, i64 out_base, int p0, int p_last, int r0, int lane, RowOf row_of) {
+    const int g = lane >> 2, c2 = (lane & 3) * 2;
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+        R.l_run[i] += __shfl_xor_sync(0xffffffff, R.l_run[i], 1);
+        R.l_run[i] += __shfl_xor_sync(0xffffffff, R.l_run[i], 2);
+    }
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+        int r = r0 + g + 8 * i;
+        bool ok = p0 + r <= p_last;
+        i64 t = ok ? row_of(r) : 0, base = bh + t;
+        float mine = R.l_run[i] > 0.f ? (R.m_run[i] + log2f(R.l_run[i])) * LN2 : -INFINITY;
+        float prev = (ok && !(F.mode & 1)) ? lse_run[base] : -INFINITY;
+        __syncwarp();  // every lane of the row has read lse_run before lane 0 rewrites it
+        if (!ok) continue;
+        float top = fmaxf(prev, mine);
+        float w_prev = prev == -INFINITY ? 0.f : __expf(prev - top), w_mine = mine == -INFINITY ? 0.f : __expf(mine - top);
+        float total = w_prev + w_mine;
+        float lse = total > 0.f ? top + __logf(total) : -INFINITY;
+        float inv = total > 0.f ? 1.f / total : 0.f;
+        w_prev *= inv;
+        w_mine *= R.l_run[i] > 0.f ? inv / R.l_run[i] : 0.f;
+#pragma unroll
+        for (int j = 0; j < DV / 8; ++j) {
+            float2 val = i ? make_float2(o[j][2], o[j][3]) : make_float2(o[j][0], o[j][1]);
+            val.x *= w_mine;
+            val.y *= w_mine;
+            if (w_prev > 0.f) {
+                float2 pv = *(const float2*)(o_run + base * DV + j * 8 + c2);
+                val.x += w_prev * pv.x;
+                val.y += w_prev * pv.y;
+            }
+            if (F.mode & 2) *(unsigned*)(F.out + out_base + t * F.so.t + j * 8 + c2) = MMA::pack(val.x, val.y);
+            else *(float2*)(o_run + base * DV + j * 8 + c2) = val;
+        }
+        if ((lane & 3) == 0) {
+            if (F.mode & 2) F.lse[base] = lse;
+            else lse_run[base] = lse;
+        }
+    }
+}
+#define FWD_FINAL , Final F
+#define FWD_FINAL_ARG , F
+#else
+#define FWD_FINAL
+#define FWD_FINAL_ARG
+#endif
+
 template <int MT>
-__device__ __forceinline__ void forward_tiles(const elem* q, const elem* k, const elem* v, Str3 sq, Str3 sk, Str3 sv, float* o_part, float* lse_part, const Part& P, int H, float scale) {
+__device__ __forceinline__ void forward_tiles(const elem* q, const elem* k, const elem* v, Str3 sq, Str3 sk, Str3 sv, float* o_part, float* lse_part, const Part& P, int H, float scale FWD_FINAL) {
     constexpr int BQF = 64 * MT;
     extern __shared__ __align__(16) unsigned char smem_raw[];
     elem* Qs = (elem*)smem_raw;
@@ -232,18 +296,22 @@ __device__ __forceinline__ void forward_tiles(const elem* q, const elem* k, cons
     pipelined(tiles, issue, [&](int i) { fwd_tile_m<true>(o, R, Qs, Ks0 + (i & 1) * BK * LDQ, Vs0 + (i & 1) * BK * LDV, first + i * BK, sl2, r0, lane); });
 #endif
 #pragma unroll
+#if SA_VERSION >= 9
+    for (int mt = 0; mt < MT; ++mt) fwd_merge(o[mt], R[mt], o_part, lse_part, F, (i64)(b * H + h) * P.n, b * F.so.b + h * F.so.h, p0, p_last, r0 + 16 * mt, lane, qrow);
+#else
     for (int mt = 0; mt < MT; ++mt) fwd_store(o[mt], R[mt], o_part, lse_part, (i64)(b * H + h) * P.n, p0, p_last, r0 + 16 * mt, lane, qrow);
+#endif
 }
 
-extern "C" __global__ void FWD_BOUNDS sa_forward(const elem* q, const elem* k, const elem* v, Str3 sq, Str3 sk, Str3 sv, float* o_part, float* lse_part, Part P, int H, float scale) {
-    forward_tiles<FMT>(q, k, v, sq, sk, sv, o_part, lse_part, P, H, scale);
+extern "C" __global__ void FWD_BOUNDS sa_forward(const elem* q, const elem* k, const elem* v, Str3 sq, Str3 sk, Str3 sv, float* o_part, float* lse_part, Part P, int H, float scale FWD_FINAL) {
+    forward_tiles<FMT>(q, k, v, sq, sk, sv, o_part, lse_part, P, H, scale FWD_FINAL_ARG);
 }
 
 #if SA_VERSION >= 7
 // One m-tile per warp (64-row query tiles) for the parts with a window (strided local), whose
 // band is only a few key tiles wide: taller query tiles there mean more masked work.
-extern "C" __global__ void __launch_bounds__(NTHREADS, (DV > 64 ? 3 : 4)) sa_forward_narrow(const elem* q, const elem* k, const elem* v, Str3 sq, Str3 sk, Str3 sv, float* o_part, float* lse_part, Part P, int H, float scale) {
-    forward_tiles<1>(q, k, v, sq, sk, sv, o_part, lse_part, P, H, scale);
+extern "C" __global__ void __launch_bounds__(NTHREADS, (DV > 64 ? 3 : 4)) sa_forward_narrow(const elem* q, const elem* k, const elem* v, Str3 sq, Str3 sk, Str3 sv, float* o_part, float* lse_part, Part P, int H, float scale FWD_FINAL) {
+    forward_tiles<1>(q, k, v, sq, sk, sv, o_part, lse_part, P, H, scale FWD_FINAL_ARG);
 }
 #endif
 

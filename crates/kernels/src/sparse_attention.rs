@@ -140,6 +140,23 @@ impl SaPart {
         self.k_group == 1 && self.head_start == 0 && self.head_step == 1 && self.heads as usize == heads
     }
 
+    /// Whether this part's query tiles hold every row of every one of `heads` heads, each once
+    /// (every kind of part enumerates all the sequence's queries; only a head subset does not).
+    /// Such a part may start or finish the forward's in-place merge of parts (version 9).
+    pub fn covers_every_query(&self, heads: usize) -> bool {
+        self.head_start == 0 && self.head_step == 1 && self.heads as usize == heads
+    }
+
+    /// The query rows the part's query tiles hold for head `h` (CPU mirror of `q_row`).
+    pub fn query_rows(&self, h: usize) -> Vec<usize> {
+        if !self.head_list().contains(&h) {
+            return Vec::new();
+        }
+        let n = self.n as i64;
+        let rows = (0..self.n_seq as i64).flat_map(|s| (0..self.q_len as i64).map(move |p| s * self.q_seq as i64 + p * self.q_step as i64));
+        rows.filter(|r| (0..n).contains(r)).map(|r| r as usize).collect()
+    }
+
     /// The key rows the part's key tiles hold for head `h` (CPU mirror of `key_row_or_none`).
     pub fn key_rows(&self, h: usize) -> Vec<usize> {
         if !self.head_list().contains(&h) {

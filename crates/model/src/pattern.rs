@@ -336,18 +336,18 @@ mod tests {
     }
 
     #[test]
-    fn parts_said_to_cover_every_key_do() {
+    fn parts_said_to_cover_every_key_or_query_do() {
         let facts = [Factorization::Dense, Factorization::Strided { stride: 5 }, Factorization::Fixed { block: 8, summary: 2 }];
         for f in facts {
             for integration in [Integration::Merged, Integration::Interleave, Integration::MultiHead] {
                 for (heads, layer, n) in [(1, 0, 37), (4, 1, 100), (4, 0, 64)] {
                     for p in f.layer(integration, layer, heads).kernel_parts(n) {
-                        let every = (0..heads).all(|h| {
-                            let mut rows = p.key_rows(h);
+                        let all = |mut rows: Vec<usize>| {
                             rows.sort_unstable();
                             rows == (0..n).collect::<Vec<_>>()
-                        });
-                        assert_eq!(p.covers_every_key(heads), every, "{f:?} {integration:?} {p:?}");
+                        };
+                        assert_eq!(p.covers_every_key(heads), (0..heads).all(|h| all(p.key_rows(h))), "{f:?} {integration:?} {p:?}");
+                        assert_eq!(p.covers_every_query(heads), (0..heads).all(|h| all(p.query_rows(h))), "{f:?} {integration:?} {p:?}");
                     }
                 }
             }

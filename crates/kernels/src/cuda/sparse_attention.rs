@@ -25,6 +25,20 @@ pub struct Str3 {
 // SAFETY: plain old data with the layout of the C struct `Str3 { long long b, h, t; }`.
 unsafe impl DeviceRepr for Str3 {}
 
+/// Where the last part of a version-9 forward writes (`Final` in C): the output in the
+/// input's type with its strides, the final log-sum-exp, and the part's merge mode.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+struct Final {
+    out: u64,
+    so: Str3,
+    lse: u64,
+    mode: i32,
+}
+// SAFETY: plain old data with the layout of the C struct `Final { elem* out; Str3 so; float*
+// lse; int mode; }` (8 + 24 + 8 + 4 bytes, padded to 48 on both sides).
+unsafe impl DeviceRepr for Final {}
+
 /// A device view of one of q, k, v, dO.
 #[derive(Clone, Copy, Debug)]
 pub struct View {
@@ -61,7 +75,8 @@ fn width(d: usize) -> Result<&'static str> {
 /// dK/dV kernel with fp32 atomics (no dQ kernel; dQ reproducible to rounding only); 5 trims
 /// the instructions around the tensor cores (unmasked interior tiles, row indices once per
 /// tile); 6 vector atomics for dQ; 7 two m-tiles per forward warp; 8 less accumulator traffic
-/// for dK and dV. The default is the fastest: 8.
+/// for dK and dV; 9 merges the forward's parts in place (no per-part outputs, no combine
+/// kernel). The default is the newest: 9.
 pub fn version() -> &'static str {
     static V: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
     V.get_or_init(|| match std::env::var("ST_SA_VERSION").as_deref() {
@@ -72,12 +87,13 @@ pub fn version() -> &'static str {
         Ok("5") => "5",
         Ok("6") => "6",
         Ok("7") => "7",
-        _ => "8",
+        Ok("8") => "8",
+        _ => "9",
     })
 }
 
 fn version_number() -> u32 {
-    version().parse().unwrap_or(8)
+    version().parse().unwrap_or(9)
 }
 
 /// The source file of the selected version.
@@ -151,6 +167,9 @@ fn check_parts(d: &SaDims, parts: &[SaPart]) -> Result<()> {
 #[allow(clippy::too_many_arguments)]
 pub fn forward(gpu: &Gpu, e: Elem, d: SaDims, q: View, k: View, v: View, parts: &[SaPart], scale: f32) -> Result<(DevBuf, DevBuf)> {
     check_parts(&d, parts)?;
+    if version_number() >= 9 {
+        return forward_v9(gpu, e, d, [q, k, v], parts, scale);
+    }
     let defs = defines(e, &d)?;
     let rows = d.batch * d.heads * d.n;
     let o_parts = gpu.alloc(Elem::F32, parts.len() * rows * d.dv)?;
@@ -270,4 +289,45 @@ fn backward_v8(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v, dout]: [View; 4], lse: u
     let dq_out = gpu.alloc(e, rows * d.dqk)?;
     cast(&dq, &dq_out, rows * d.dqk)?;
     Ok((dq_out, dk_out, dv_out))
+}
+
+/// The forward from version 9: the parts merge into one running (output, lse) pair in place
+/// (`Final` in `sparse_attention_v3.cu`); a first part covering every query row writes it
+/// without reading, a last one writes the final output, else a one-part combine finishes.
+fn forward_v9(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v]: [View; 3], parts: &[SaPart], scale: f32) -> Result<(DevBuf, DevBuf)> {
+    let defs = defines(e, &d)?;
+    let rows = d.batch * d.heads * d.n;
+    let h = d.heads as i32;
+    let (first_covers, last_covers) = (parts[0].covers_every_query(d.heads), parts[parts.len() - 1].covers_every_query(d.heads));
+    let running = if parts.len() == 1 && first_covers { 0 } else { rows };
+    let (o_run, lse_run) = (gpu.alloc(Elem::F32, running * d.dv)?, gpu.alloc(Elem::F32, running)?);
+    if !first_covers {
+        super::launch::fill(gpu, Elem::F32, lse_run.ptr(gpu), rows, f32::NEG_INFINITY)?;
+    }
+    let out = gpu.alloc(e, rows * d.dv)?;
+    let lse = gpu.alloc(Elem::F32, rows)?;
+    let so = Str3 { b: (d.heads * d.n * d.dv) as i64, h: (d.n * d.dv) as i64, t: d.dv as i64 };
+    let (op, lp) = (o_run.ptr(gpu), lse_run.ptr(gpu));
+    for (i, part) in parts.iter().enumerate() {
+        let mode = i32::from(i == 0 && first_covers) | (i32::from(i == parts.len() - 1 && last_covers) << 1);
+        let fin = Final { out: out.ptr(gpu), so, lse: lse.ptr(gpu), mode };
+        let narrow = part.window > 0;
+        let q_rows = if narrow { TILE } else { forward_rows(&d) };
+        let smem = forward_shared_bytes(e, &d, q_rows);
+        let grid = ((part.q_len as usize).div_ceil(q_rows) as u32, part.n_seq as u32, (d.batch * part.heads as usize) as u32);
+        if narrow {
+            tiles!(gpu, &defs, "sa_forward_narrow", grid, smem, [&q.ptr, &k.ptr, &v.ptr, &q.strides, &k.strides, &v.strides, &op, &lp, part, &h, &scale, &fin]);
+        } else {
+            tiles!(gpu, &defs, "sa_forward", grid, smem, [&q.ptr, &k.ptr, &v.ptr, &q.strides, &k.strides, &v.strides, &op, &lp, part, &h, &scale, &fin]);
+        }
+    }
+    if !last_covers {
+        let func = gpu.function(file(), &defs, "sa_combine")?;
+        let mut b = gpu.stream.launch_builder(&func);
+        let (np, rows_i, n_i, outp, lsep) = (1i32, rows as i64, d.n as i32, out.ptr(gpu), lse.ptr(gpu));
+        b.arg(&op).arg(&lp).arg(&np).arg(&rows_i).arg(&h).arg(&n_i).arg(&outp).arg(&so).arg(&lsep);
+        // SAFETY: matches `sa_combine`; the running buffers hold `rows` rows.
+        unsafe { b.launch(warp_rows(rows)) }.map_err(cuda_err("launch of sa_combine"))?;
+    }
+    Ok((out, lse))
 }

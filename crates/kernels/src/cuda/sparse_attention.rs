@@ -148,7 +148,7 @@ macro_rules! tiles {
         let cfg = LaunchConfig { grid_dim: $grid, block_dim: (THREADS, 1, 1), shared_mem_bytes: $smem as u32 };
         // SAFETY: the arguments match the kernel's signature; every pointer addresses a live
         // buffer of the sizes described by `SaDims` and the part.
-        unsafe { b.launch(cfg) }.map_err(cuda_err(concat!("launch of ", $name)))?;
+        unsafe { b.launch(cfg) }.map_err(cuda_err(format!("launch of {}", $name)))?;
     }};
 }
 
@@ -183,12 +183,8 @@ pub fn forward(gpu: &Gpu, e: Elem, d: SaDims, q: View, k: View, v: View, parts: 
         let q_rows = if narrow { TILE } else { forward_rows(&d) };
         let smem = forward_shared_bytes(e, &d, q_rows);
         let grid = ((part.q_len as usize).div_ceil(q_rows) as u32, part.n_seq as u32, (d.batch * part.heads as usize) as u32);
-        let args = (&q.ptr, &k.ptr, &v.ptr, &q.strides, &k.strides, &v.strides, &op, &lp, part, &h, &scale);
-        if narrow {
-            tiles!(gpu, &defs, "sa_forward_narrow", grid, smem, [args.0, args.1, args.2, args.3, args.4, args.5, args.6, args.7, args.8, args.9, args.10]);
-        } else {
-            tiles!(gpu, &defs, "sa_forward", grid, smem, [args.0, args.1, args.2, args.3, args.4, args.5, args.6, args.7, args.8, args.9, args.10]);
-        }
+        let name = if narrow { "sa_forward_narrow" } else { "sa_forward" };
+        tiles!(gpu, &defs, name, grid, smem, [&q.ptr, &k.ptr, &v.ptr, &q.strides, &k.strides, &v.strides, &op, &lp, part, &h, &scale]);
     }
     let out = gpu.alloc(e, rows * d.dv)?;
     let lse = gpu.alloc(Elem::F32, rows)?;
@@ -315,11 +311,8 @@ fn forward_v9(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v]: [View; 3], parts: &[SaPa
         let q_rows = if narrow { TILE } else { forward_rows(&d) };
         let smem = forward_shared_bytes(e, &d, q_rows);
         let grid = ((part.q_len as usize).div_ceil(q_rows) as u32, part.n_seq as u32, (d.batch * part.heads as usize) as u32);
-        if narrow {
-            tiles!(gpu, &defs, "sa_forward_narrow", grid, smem, [&q.ptr, &k.ptr, &v.ptr, &q.strides, &k.strides, &v.strides, &op, &lp, part, &h, &scale, &fin]);
-        } else {
-            tiles!(gpu, &defs, "sa_forward", grid, smem, [&q.ptr, &k.ptr, &v.ptr, &q.strides, &k.strides, &v.strides, &op, &lp, part, &h, &scale, &fin]);
-        }
+        let name = if narrow { "sa_forward_narrow" } else { "sa_forward" };
+        tiles!(gpu, &defs, name, grid, smem, [&q.ptr, &k.ptr, &v.ptr, &q.strides, &k.strides, &v.strides, &op, &lp, part, &h, &scale, &fin]);
     }
     if !last_covers {
         let func = gpu.function(file(), &defs, "sa_combine")?;

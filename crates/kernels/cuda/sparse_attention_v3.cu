@@ -171,6 +171,62 @@ __device__ __forceinline__ i64 key_row_or_none(const Part& P, int s, int m, int 
 
 // ---------------------------------------------------------------- forward
 
+// Version 7: a warp owns MT m-tiles of 16 rows (rows r0 + 16 mt), so that each B fragment
+// read from shared memory feeds MT tensor-core products instead of one.
+template <int MT, int W, int LDA, int LDB>
+__device__ __forceinline__ void warp_abt_m(float (&acc)[MT][8][4], const elem* A, int r0, const elem* B, int lane) {
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int j = 0; j < 8; ++j) acc[mt][j][0] = acc[mt][j][1] = acc[mt][j][2] = acc[mt][j][3] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < W; kk += 16) {
+        unsigned a[MT][4];
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) frag_a_v(a[mt], A, LDA, r0 + 16 * mt, kk, lane);
+#pragma unroll
+        for (int j = 0; j < 8; j += 2) {
+            unsigned bb[4];
+            frag_bt2(bb, B, LDB, j * 8, kk, lane);
+#pragma unroll
+            for (int mt = 0; mt < MT; ++mt) {
+                MMA::run(acc[mt][j], a[mt], bb);
+                MMA::run(acc[mt][j + 1], a[mt], bb + 2);
+            }
+        }
+    }
+}
+
+template <int MT, int W, int LDB>
+__device__ __forceinline__ void warp_xb_m(float (&acc)[MT][W / 8][4], const float (&x)[MT][8][4], const elem* B, int lane) {
+#pragma unroll
+    for (int t = 0; t < 4; ++t) {
+        unsigned a[MT][4];
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) frag_regs(a[mt], x[mt][2 * t], x[mt][2 * t + 1]);
+#pragma unroll
+        for (int j = 0; j < W / 8; j += 2) {
+            unsigned bb[4];
+            frag_b2(bb, B, LDB, t * 16, j * 8, lane);
+#pragma unroll
+            for (int mt = 0; mt < MT; ++mt) {
+                MMA::run(acc[mt][j], a[mt], bb);
+                MMA::run(acc[mt][j + 1], a[mt], bb + 2);
+            }
+        }
+    }
+}
+
+// `fwd_tile` (common header) for MT m-tiles per warp (rows r0 + 16 mt).
+template <bool MASK, int MT>
+__device__ __forceinline__ void fwd_tile_m(float (&o)[MT][DV / 8][4], Rows (&R)[MT], const elem* Qs, const elem* Ks, const elem* Vs, int t0, float sl2, int r0, int lane) {
+    float sc[MT][8][4];
+    warp_abt_m<MT, DQK, LDQ, LDQ>(sc, Qs, r0, Ks, lane);
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) online_softmax<MASK>(sc[mt], R[mt], o[mt], t0, sl2, lane);
+    warp_xb_m<MT, DV, LDV>(o, sc, Vs, lane);  // O += P V
+}
+
 // Version 7: each warp of the forward owns FMT = 2 m-tiles (32 query rows, 128 per block) when
 // both head widths are at most 64, so every K and V fragment read from shared memory feeds
 // two tensor-core products (128-wide heads keep one m-tile: their accumulators would spill).

@@ -57,24 +57,36 @@ fn main() {
             std::process::exit(2);
         }
     }
-    let (mut ok, mut failed) = (0, 0);
-    for (file, text, defines) in &jobs {
-        match compile_text(file, text, defines, arch, false) {
-            Ok(ptx) => {
-                ok += 1;
-                if let Some(dir) = &emit {
-                    let path = std::path::Path::new(dir).join(format!("{}.ptx", label(file, defines)));
-                    if let Err(e) = std::fs::write(&path, ptx.to_src()) {
-                        eprintln!("nvrtc-check: cannot write {}: {e}", path.display());
-                        std::process::exit(2);
+    // NVRTC compiles independent programs concurrently: one worker per core, each taking the
+    // next job from a shared counter.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let results: Vec<Result<(), String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((file, text, defines)) = jobs.get(i) else { break out };
+                        let result = compile_text(file, text, defines, arch, false).map_err(|e| format!("FAILED {file} {defines:?}\n{e}")).and_then(|ptx| match &emit {
+                            Some(dir) => {
+                                let path = std::path::Path::new(dir).join(format!("{}.ptx", label(file, defines)));
+                                std::fs::write(&path, ptx.to_src()).map_err(|e| format!("nvrtc-check: cannot write {}: {e}", path.display()))
+                            }
+                            None => Ok(()),
+                        });
+                        out.push(result);
                     }
-                }
-            }
-            Err(e) => {
-                failed += 1;
-                eprintln!("FAILED {file} {defines:?}\n{e}");
-            }
-        }
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    });
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    let failed = results.len() - ok;
+    for e in results.iter().filter_map(|r| r.as_ref().err()) {
+        eprintln!("{e}");
     }
     println!("nvrtc-check: {ok} passed, {failed} failed");
     if failed > 0 {

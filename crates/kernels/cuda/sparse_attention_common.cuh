@@ -257,19 +257,28 @@ __device__ __forceinline__ void warp_xb(float (&acc)[W / 8][4], const float (&x)
 // shared memory.
 
 // What one block works on: sequence s, batch b, head h (with its summary offset), and the
-// tile of `rows` queries (or keys) at p0 (blockIdx.x); qc queries exist in the sequence.
+// tile of `rows` queries (or keys) at p0; qc queries exist in the sequence.
 struct Tile {
     int s, b, h, off, qc, p0, p_last;
 };
 
-__device__ __forceinline__ Tile tile_of(const Part& P, int rows) {
+// Version 10 launches the grid as (B * heads, n_seq, tiles) instead of (tiles, n_seq, B *
+// heads): blocks start in order of x fastest, so the heaviest tiles now start first (the last
+// query tiles see the most keys; the first key tiles are seen by the most queries) and the
+// light ones fill the tail, rather than a long tile starting last.
+__device__ __forceinline__ Tile tile_of(const Part& P, int rows, bool query_tiles = true) {
+#if SA_VERSION >= 10
+    const int bz = blockIdx.x, tile = query_tiles ? gridDim.z - 1 - blockIdx.z : blockIdx.z;
+#else
+    const int bz = blockIdx.z, tile = blockIdx.x;
+#endif
     Tile t;
     t.s = blockIdx.y;
-    t.b = blockIdx.z / P.heads;
-    t.h = head_of(P, blockIdx.z % P.heads);
+    t.b = bz / P.heads;
+    t.h = head_of(P, bz % P.heads);
     t.off = off_of(P, t.h);
     t.qc = q_count(P, t.s);
-    t.p0 = blockIdx.x * rows;
+    t.p0 = tile * rows;
     t.p_last = min(t.p0 + rows, t.qc) - 1;
     return t;
 }

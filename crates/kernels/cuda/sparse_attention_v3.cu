@@ -1,10 +1,11 @@
-// sparse_attention_v3.cu: versions 3 to 9 of the fused sparse attention kernels (compiled
-// with SA_VERSION=3..9, so fragments come through ldmatrix as in v2; the shared pieces are in
+// sparse_attention_v3.cu: versions 3 to 10 of the fused sparse attention kernels (compiled
+// with SA_VERSION=3..10, so fragments come through ldmatrix as in v2; the shared pieces are in
 // sparse_attention_common.cuh). Version 4 is described at `dq_atomic` below, version 5 at
 // `load_pair_async`, version 6 (vector atomics for dQ; the forward's scale folded into the
 // exponent's multiply-add; statistics copied asynchronously) in `dq_atomic`, `online_softmax`
 // and `query_tile_async`, version 7 (two m-tiles per forward warp) at `FMT`, version 8 (less
-// accumulator traffic) at `finish_row`, version 9 (parts merged in place) at `Final`.
+// accumulator traffic) at `finish_row`, version 9 (parts merged in place) at `Final`, version 10 (heaviest
+// tiles first) at `tile_of` in the common header.
 //
 // What v3 adds: the tiles a block walks through (keys and values in the forward and dQ
 // kernels, queries and output gradients in the dK/dV kernel) are copied with cp.async into
@@ -454,7 +455,7 @@ extern "C" __global__ void DKDV_BOUNDS sa_backward_dkdv(const elem* q, const ele
     elem* dSs = dOs0 + 2 * BQ * LDV;
 #endif
     __shared__ QueryTile T[2];
-    const Tile t = tile_of(P, BK);
+    const Tile t = tile_of(P, BK, false);
     const int s = t.s, b = t.b, h = t.h, off = t.off, qc = t.qc, m0 = t.p0;
     if (m0 >= P.k_len) return;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2;

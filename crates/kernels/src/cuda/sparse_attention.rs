@@ -76,7 +76,7 @@ fn width(d: usize) -> Result<&'static str> {
 /// the instructions around the tensor cores (unmasked interior tiles, row indices once per
 /// tile); 6 vector atomics for dQ; 7 two m-tiles per forward warp; 8 less accumulator traffic
 /// for dK and dV; 9 merges the forward's parts in place (no per-part outputs, no combine
-/// kernel). The default is the newest: 9.
+/// kernel); 10 starts the heaviest tiles first. The default is the newest: 10.
 pub fn version() -> &'static str {
     static V: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
     V.get_or_init(|| match std::env::var("ST_SA_VERSION").as_deref() {
@@ -88,12 +88,13 @@ pub fn version() -> &'static str {
         Ok("6") => "6",
         Ok("7") => "7",
         Ok("8") => "8",
-        _ => "9",
+        Ok("9") => "9",
+        _ => "10",
     })
 }
 
 fn version_number() -> u32 {
-    version().parse().unwrap_or(9)
+    version().parse().unwrap_or(10)
 }
 
 /// The source file of the selected version.
@@ -150,6 +151,17 @@ macro_rules! tiles {
         // buffer of the sizes described by `SaDims` and the part.
         unsafe { b.launch(cfg) }.map_err(cuda_err(format!("launch of {}", $name)))?;
     }};
+}
+
+/// The grid of a tile kernel: `tiles` query or key tiles of `n_seq` sub-sequences for `z`
+/// (batch, head) pairs; from version 10 ordered (z, n_seq, tiles) so that the heaviest tiles
+/// start first (`tile_of` in `sparse_attention_common.cuh`).
+fn tile_grid(tiles: usize, n_seq: i32, z: usize) -> (u32, u32, u32) {
+    if version_number() >= 10 {
+        (z as u32, n_seq as u32, tiles as u32)
+    } else {
+        (tiles as u32, n_seq as u32, z as u32)
+    }
 }
 
 fn warp_rows(rows: usize) -> LaunchConfig {
@@ -274,7 +286,7 @@ fn backward_v8(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v, dout]: [View; 4], lse: u
     let (dqp, dkp, dvp, dsp, dko, dvo) = (dq.ptr(gpu), dk.ptr(gpu), dv.ptr(gpu), dsum.ptr(gpu), dk_out.ptr(gpu), dv_out.ptr(gpu));
     for (i, part) in parts.iter().enumerate() {
         let mode = i32::from(i == 0 && first_covers) | (i32::from(i == parts.len() - 1 && last_covers) << 1);
-        let grid = ((part.k_len as usize).div_ceil(TILE) as u32, part.n_seq as u32, (d.batch * part.heads as usize) as u32);
+        let grid = tile_grid((part.k_len as usize).div_ceil(TILE), part.n_seq, d.batch * part.heads as usize);
         tiles!(gpu, &defs, "sa_backward_dkdv", grid, smem, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dkp, &dvp, &dqp, part, &h, &scale, &dko, &dvo, &mode]);
     }
     let cast = |acc: &DevBuf, out: &DevBuf, len: usize| super::launch::cast(gpu, Elem::F32, e, acc.ptr(gpu), out.ptr(gpu), len);
@@ -310,7 +322,7 @@ fn forward_v9(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v]: [View; 3], parts: &[SaPa
         let narrow = part.window > 0;
         let q_rows = if narrow { TILE } else { forward_rows(&d) };
         let smem = forward_shared_bytes(e, &d, q_rows);
-        let grid = ((part.q_len as usize).div_ceil(q_rows) as u32, part.n_seq as u32, (d.batch * part.heads as usize) as u32);
+        let grid = tile_grid((part.q_len as usize).div_ceil(q_rows), part.n_seq, d.batch * part.heads as usize);
         let name = if narrow { "sa_forward_narrow" } else { "sa_forward" };
         tiles!(gpu, &defs, name, grid, smem, [&q.ptr, &k.ptr, &v.ptr, &q.strides, &k.strides, &v.strides, &op, &lp, part, &h, &scale, &fin]);
     }

@@ -57,6 +57,9 @@ struct Part {
     int vis_a, vis_c, vis_d, vis_d_is_off, excl;   // hi(p) = (p/a)*c + clamp(p%a - d + 1, 0, c) - 1 - excl
     int window;                  // lo(p) = p - window + 1 (0: no lower bound)
     int head_start, head_step, heads;              // the heads of this launch
+    int q_group, q_gstride, seg;  // v11 packed columns: query p of sequence s at row
+                                  // s*q_seq + (p/q_group)*q_gstride + (p%q_group)*q_step;
+                                  // lo(p) >= (p/seg)*seg (INT_MAX: no grouping, no segments)
 };
 
 // Element strides of a [B, H, T, D] view (the last dimension is contiguous).
@@ -71,13 +74,29 @@ __device__ __forceinline__ int hi_of(const Part& P, int p, int off) {
     int hi = (p / P.vis_a) * P.vis_c + r - 1 - P.excl;
     return hi < P.k_len - 1 ? hi : P.k_len - 1;
 }
+#ifndef INT_MAX
+#define INT_MAX 0x7fffffff
+#endif
+#if SA_VERSION >= 11
+// Version 11 packs several short columns of the strided pattern into one sub-sequence (see
+// `SaPart::packed_columns`): queries and keys come in groups of q_group (one column each), and
+// a query sees only the keys of its own segment (column).
+__device__ __forceinline__ int lo_of(const Part& P, int p) { return max(P.window > 0 ? max(0, p - P.window + 1) : 0, (p / P.seg) * P.seg); }
+__device__ __forceinline__ i64 q_row(const Part& P, int s, int p) {
+    return (i64)s * P.q_seq + (i64)(p / P.q_group) * P.q_gstride + (i64)(p % P.q_group) * P.q_step;
+}
+#else
 __device__ __forceinline__ int lo_of(const Part& P, int p) { return P.window > 0 ? max(0, p - P.window + 1) : 0; }
 __device__ __forceinline__ i64 q_row(const Part& P, int s, int p) { return (i64)s * P.q_seq + (i64)p * P.q_step; }
+#endif
 __device__ __forceinline__ i64 k_row(const Part& P, int s, int m, int off) {
     return (i64)s * P.k_seq + (i64)(m / P.k_group) * P.k_gstride + (i64)(m % P.k_group) * P.k_step + off;
 }
 // Queries of sequence s whose row is inside the sequence.
 __device__ __forceinline__ int q_count(const Part& P, int s) {
+#if SA_VERSION >= 11
+    if (P.q_group < P.q_len) return P.q_len;  // packed columns are packed only when all are full
+#endif
     i64 left = (i64)P.n - (i64)s * P.q_seq;
     if (left <= 0) return 0;
     i64 c = (left + P.q_step - 1) / P.q_step;

@@ -1,11 +1,12 @@
-// sparse_attention_v3.cu: versions 3 to 10 of the fused sparse attention kernels (compiled
-// with SA_VERSION=3..10, so fragments come through ldmatrix as in v2; the shared pieces are in
+// sparse_attention_v3.cu: versions 3 to 11 of the fused sparse attention kernels (compiled
+// with SA_VERSION=3..11, so fragments come through ldmatrix as in v2; the shared pieces are in
 // sparse_attention_common.cuh). Version 4 is described at `dq_atomic` below, version 5 at
 // `load_pair_async`, version 6 (vector atomics for dQ; the forward's scale folded into the
 // exponent's multiply-add; statistics copied asynchronously) in `dq_atomic`, `online_softmax`
 // and `query_tile_async`, version 7 (two m-tiles per forward warp) at `FMT`, version 8 (less
 // accumulator traffic) at `finish_row`, version 9 (parts merged in place) at `Final`,
-// version 10 (heaviest tiles first) at `tile_of` in the common header.
+// version 10 (heaviest tiles first) at `tile_of` in the common header, version 11 (short
+// columns packed into one tile) at `lo_of` there.
 //
 // What v3 adds: the tiles a block walks through (keys and values in the forward and dQ
 // kernels, queries and output gradients in the dK/dV kernel) are copied with cp.async into
@@ -469,7 +470,12 @@ extern "C" __global__ void DKDV_BOUNDS sa_backward_dkdv(const elem* q, const ele
     load_tile_async<DV, LDV>(Vs, v + b * sv.b + h * sv.h, sv.t, krow);
     const int m_last = min(m0 + BK, P.k_len) - 1;
     const int p_first = first_query_seeing(P, m0, off, qc);
+#if SA_VERSION >= 11
+    // Queries see keys of their own segment only: none past the last key's segment.
+    const int p_end = min(P.window > 0 ? min(qc, m_last + P.window) : qc, P.seg == INT_MAX ? qc : (m_last / P.seg + 1) * P.seg);
+#else
     const int p_end = P.window > 0 ? min(qc, m_last + P.window) : qc;
+#endif
     const int first = (p_first / BQ) * BQ;
     const int tiles = p_end > first ? (p_end - first + BQ - 1) / BQ : 0;
     auto issue = [&](int i) {

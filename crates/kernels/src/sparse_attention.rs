@@ -49,6 +49,12 @@ pub struct SaPart {
     pub head_start: i32,
     pub head_step: i32,
     pub heads: i32,
+    /// Packed columns (kernel version 11, [`SaPart::packed_columns`]): queries come in groups
+    /// of `q_group` (`i32::MAX`: one group), group `g` starting at `g * q_gstride`...
+    pub q_group: i32,
+    pub q_gstride: i32,
+    /// ... and query `p` sees no key before `(p / seg) * seg` (`i32::MAX`: no segments).
+    pub seg: i32,
 }
 
 impl SaPart {
@@ -78,6 +84,9 @@ impl SaPart {
             head_start: 0,
             head_step: 1,
             heads: heads as i32,
+            q_group: i32::MAX,
+            q_gstride: 0,
+            seg: i32::MAX,
         }
     }
 
@@ -122,6 +131,29 @@ impl SaPart {
         }
     }
 
+    /// A strided column part (`column`) with several columns packed into one sub-sequence, so
+    /// that short columns fill the kernels' 64-row tiles (CIFAR-10: 32 rows per column, 2 to a
+    /// tile; ImageNet 64: 96, 2 to three tiles): `g` columns side by side, queries and keys in column-major order
+    /// within the sub-sequence, each query seeing only its own column (`seg`). Packs only when
+    /// every column is full (`n` a multiple of `l`) and `g` divides `l`; returns the part
+    /// unchanged otherwise, when it is not a column part, or when its columns already fill
+    /// whole tiles.
+    pub fn packed_columns(self, tile: usize) -> SaPart {
+        let is_column = self.q_seq == 1 && self.q_step > 1 && self.k_seq == 1 && self.k_group == 1 && self.k_gstride == self.q_step && self.window == 0 && self.q_group == i32::MAX;
+        let (n, l) = (self.n as usize, self.q_step as usize);
+        if !is_column || n % l != 0 || (n / l) % tile == 0 {
+            return self;
+        }
+        // The fewest columns that fill whole tiles (96-row columns: 2, three tiles), else, for
+        // columns shorter than a tile, the fewest that fill one.
+        let rows = n / l;
+        let fits = |g: &usize| l % g == 0 && g * rows <= 8 * tile;
+        let whole = (2..=l).filter(fits).find(|g| (g * rows) % tile == 0);
+        let Some(g) = whole.or_else(|| if rows < tile { (2..=l).filter(fits).find(|g| g * rows >= tile) } else { None }) else { return self };
+        let (g, r) = (g as i32, rows as i32);
+        SaPart { n_seq: self.n_seq / g, q_len: g * r, q_seq: g, q_group: r, q_gstride: 1, k_len: g * r, k_seq: g, k_group: r, k_gstride: 1, k_step: self.q_step, seg: r, ..self }
+    }
+
     /// This part for heads `start, start + step, ...` only (`count` of them).
     pub fn for_heads(self, start: usize, step: usize, count: usize) -> Self {
         SaPart { head_start: start as i32, head_step: step as i32, heads: count as i32, ..self }
@@ -133,11 +165,11 @@ impl SaPart {
     }
 
     /// Whether this part's key tiles hold every row of every one of `heads` heads, each once:
-    /// parts whose keys are not gathered (`k_group == 1`: causal, local, column, own block)
-    /// over all heads. Such a part writes every row of dK and dV, so the backward (version 8)
+    /// parts whose keys are not gathered (`k_group == 1`: causal, local, column, own block;
+    /// or packed columns) over all heads. Such a part writes every row of dK and dV, so the backward (version 8)
     /// lets it store rather than add, or write the final gradients.
     pub fn covers_every_key(&self, heads: usize) -> bool {
-        self.k_group == 1 && self.head_start == 0 && self.head_step == 1 && self.heads as usize == heads
+        (self.k_group == 1 || self.seg != i32::MAX) && self.head_start == 0 && self.head_step == 1 && self.heads as usize == heads
     }
 
     /// Whether this part's query tiles hold every row of every one of `heads` heads, each once
@@ -153,8 +185,14 @@ impl SaPart {
             return Vec::new();
         }
         let n = self.n as i64;
-        let rows = (0..self.n_seq as i64).flat_map(|s| (0..self.q_len as i64).map(move |p| s * self.q_seq as i64 + p * self.q_step as i64));
+        let rows = (0..self.n_seq as i64).flat_map(|s| (0..self.q_len as i64).map(move |p| self.q_row(s, p)));
         rows.filter(|r| (0..n).contains(r)).map(|r| r as usize).collect()
+    }
+
+    /// Row of query `p` of sub-sequence `s` (the kernels' `q_row`).
+    fn q_row(&self, s: i64, p: i64) -> i64 {
+        let g = self.q_group as i64;
+        s * self.q_seq as i64 + (p / g) * self.q_gstride as i64 + (p % g) * self.q_step as i64
     }
 
     /// The key rows the part's key tiles hold for head `h` (CPU mirror of `key_row_or_none`).
@@ -187,11 +225,8 @@ impl SaPart {
     }
 
     fn lo(&self, p: i64) -> i64 {
-        if self.window > 0 {
-            (p - self.window as i64 + 1).max(0)
-        } else {
-            0
-        }
+        let window = if self.window > 0 { (p - self.window as i64 + 1).max(0) } else { 0 };
+        window.max((p / self.seg as i64) * self.seg as i64)
     }
 
     /// Every (query row, key row) pair this part lets head `h` attend, the CPU mirror of the
@@ -204,7 +239,7 @@ impl SaPart {
         let (n, off) = (self.n as i64, self.off(h));
         for s in 0..self.n_seq as i64 {
             for p in 0..self.q_len as i64 {
-                let qi = s * self.q_seq as i64 + p * self.q_step as i64;
+                let qi = self.q_row(s, p);
                 if qi >= n {
                     continue;
                 }
@@ -269,6 +304,35 @@ mod tests {
             let v1_b = [col_pair(k0 + c, n0 + g), col_pair(k0 + 8 + c, n0 + g), col_pair(k0 + c, n0 + 8 + g), col_pair(k0 + 8 + c, n0 + 8 + g)];
             let v2_b = ldsm(&|lane| (k0 + (lane & 7) + ((lane >> 3) & 1) * 8, n0 + (lane >> 4) * 8), true)[l];
             assert_eq!(v1_b, v2_b, "B fragments, lane {l}");
+        }
+    }
+
+    #[test]
+    fn packed_columns_enumerate_the_same_pairs() {
+        let sorted = |mut v: Vec<(usize, usize)>| {
+            v.sort_unstable();
+            v
+        };
+        // (n, l, packs): CIFAR-10 and ImageNet 64 shapes pack; long columns and ragged ones don't.
+        for (n, l, packs) in [(3072, 96, true), (12288, 128, true), (640, 20, true), (4096, 16, false), (300, 16, false)] {
+            for with_self in [true, false] {
+                let part = SaPart::column(n, l, with_self, 2);
+                let packed = part.packed_columns(64);
+                assert_eq!(packed != part, packs, "n {n}, l {l}");
+                if packs {
+                    assert!(packed.q_len >= 64 && packed.q_len as usize * packed.n_seq as usize == n);
+                }
+                for h in 0..2 {
+                    assert_eq!(sorted(packed.pairs(h)), sorted(part.pairs(h)), "n {n}, l {l}, head {h}");
+                    let rows = |mut v: Vec<usize>| {
+                        v.sort_unstable();
+                        v
+                    };
+                    assert_eq!(rows(packed.query_rows(h)), (0..n).collect::<Vec<_>>());
+                    assert_eq!(rows(packed.key_rows(h)), (0..n).collect::<Vec<_>>());
+                }
+                assert!(packed.covers_every_key(2) && packed.covers_every_query(2));
+            }
         }
     }
 

@@ -125,7 +125,7 @@ pub fn all_variants() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> 
     for e in ["__nv_bfloat16", "__half"] {
         for dqk in ["32", "64", "128"] {
             for dv in ["32", "64", "128"] {
-                for version in ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10"] {
+                for version in ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11"] {
                     let file = if version.parse::<u32>().is_ok_and(|v| v >= 3) { "sparse_attention_v3.cu" } else { "sparse_attention.cu" };
                     v.push((file, vec![("ELEM_TYPE", e), ("DQK", dqk), ("DV", dv), ("SA_VERSION", version)]));
                 }

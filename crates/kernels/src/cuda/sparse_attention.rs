@@ -76,7 +76,9 @@ fn width(d: usize) -> Result<&'static str> {
 /// the instructions around the tensor cores (unmasked interior tiles, row indices once per
 /// tile); 6 vector atomics for dQ; 7 two m-tiles per forward warp; 8 less accumulator traffic
 /// for dK and dV; 9 merges the forward's parts in place (no per-part outputs, no combine
-/// kernel); 10 starts the heaviest tiles first. The default is the newest: 10.
+/// kernel); 10 starts the heaviest tiles first; 11 packs short strided columns into full
+/// tiles (`SaPart::packed_columns`; compiled and its index arithmetic tested on the CPU, not
+/// yet run on a GPU). The default is the newest measured: 10.
 pub fn version() -> &'static str {
     static V: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
     V.get_or_init(|| match std::env::var("ST_SA_VERSION").as_deref() {
@@ -89,6 +91,7 @@ pub fn version() -> &'static str {
         Ok("7") => "7",
         Ok("8") => "8",
         Ok("9") => "9",
+        Ok("11") => "11",
         _ => "10",
     })
 }
@@ -164,6 +167,12 @@ fn tile_grid(tiles: usize, n_seq: i32, z: usize) -> (u32, u32, u32) {
     }
 }
 
+/// The parts as the selected version launches them: from version 11, short strided columns
+/// packed into full tiles.
+fn pack(parts: &[SaPart]) -> Vec<SaPart> {
+    parts.iter().map(|p| if version_number() >= 11 { p.packed_columns(TILE) } else { *p }).collect()
+}
+
 fn warp_rows(rows: usize) -> LaunchConfig {
     LaunchConfig { grid_dim: (rows.div_ceil(8) as u32, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 }
 }
@@ -179,6 +188,8 @@ fn check_parts(d: &SaDims, parts: &[SaPart]) -> Result<()> {
 #[allow(clippy::too_many_arguments)]
 pub fn forward(gpu: &Gpu, e: Elem, d: SaDims, q: View, k: View, v: View, parts: &[SaPart], scale: f32) -> Result<(DevBuf, DevBuf)> {
     check_parts(&d, parts)?;
+    let packed = pack(parts);
+    let parts = &packed[..];
     if version_number() >= 9 {
         return forward_v9(gpu, e, d, [q, k, v], parts, scale);
     }
@@ -214,6 +225,8 @@ pub fn forward(gpu: &Gpu, e: Elem, d: SaDims, q: View, k: View, v: View, parts: 
 #[allow(clippy::too_many_arguments)]
 pub fn backward(gpu: &Gpu, e: Elem, d: SaDims, q: View, k: View, v: View, out: View, lse: u64, dout: View, parts: &[SaPart], scale: f32) -> Result<(DevBuf, DevBuf, DevBuf)> {
     check_parts(&d, parts)?;
+    let packed = pack(parts);
+    let parts = &packed[..];
     let defs = defines(e, &d)?;
     let rows = d.batch * d.heads * d.n;
     let h = d.heads as i32;

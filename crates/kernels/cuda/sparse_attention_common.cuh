@@ -1,37 +1,25 @@
-// sparse_attention_common.cuh: what every version of the fused sparse attention shares (the
-// part description, index arithmetic, tensor-core fragments, warp products, and the small
-// combine and row-dot kernels). Each version file (sparse_attention.cu: v1 and v2;
-// sparse_attention_v3.cu) is compiled with this text in front of it.
+// sparse_attention_common.cuh: what every version of the fused sparse attention shares past
+// the pattern geometry of sparse_attention_parts.cuh (which comes first): tensor-core
+// fragments, warp products, the per-tile steps, and the small combine and row-dot kernels.
+// Each version file (sparse_attention.cu: v1 and v2; sparse_attention_v3.cu: v3 to v11) is
+// compiled with both headers in front of it.
 //
-// Fused attention over the factorized patterns, FlashAttention-2 style,
-// on tensor cores (mma.sync m16n8k16, bf16 or fp16 inputs, fp32 accumulation).
-// CPU reference: the masked attention of `kernels::attention` (tensor op `attention`).
-//
-// The n x n score matrix is never stored. A launch handles one "part" of a pattern (see the
-// `SaPart` struct below and `kernels::sparse_attention` on the host), which is always the same
-// shape of problem: queries and keys taken from the sequence by index arithmetic, and query p
-// seeing the keys m with lo(p) <= m <= hi(p). With that one shape:
-//   dense causal            one sequence, hi(p) = p;
-//   strided, local part     one sequence, lo(p) = p - l + 1;
-//   strided, column part    l sequences (one per column, query/key rows c, c + l, c + 2l...),
-//                           hi(p) = p: row attention on the transposed [n/l, l] matrix;
-//   fixed, own block        n/l sequences of l, hi(p) = p;
-//   fixed, summary part     keys gathered into a compact set (c per block, at the head's
-//                           summary sub-block), hi(p) = number of summary keys <= p, minus 1.
-// Blocks above the diagonal or outside the pattern are never visited: a query tile walks only
-// the key tiles between lo(first query) and hi(last query).
+// Fused attention over the factorized patterns, FlashAttention-2 style, on tensor cores
+// (mma.sync m16n8k16, bf16 or fp16 inputs, fp32 accumulation). CPU reference: the masked
+// attention of `kernels::attention` (tensor op `attention`). The n x n score matrix is never
+// stored; a launch handles one part of a pattern (sparse_attention_parts.cuh), walking only
+// the key tiles between lo(first query) and hi(last query) of each query tile.
 //
 // A merged pattern is two parts; each writes its normalised output and log-sum-exp in fp32,
-// and `sa_combine` merges them: lse = log(sum_k exp(lse_k)), out = sum_k exp(lse_k - lse) o_k.
-// The backward needs only the final lse and D = rowsum(dO * O), so each part's backward runs
-// on its own: dS = P * (dP - D) with P = exp(S - lse). Gradients accumulate in fp32 buffers,
-// each row owned by one block per launch (dQ by query tiles, dK and dV by key tiles): no
-// atomics, bit-reproducible.
+// and `sa_combine` merges them: lse = log(sum_k exp(lse_k)), out = sum_k exp(lse_k - lse) o_k
+// (from v9 the parts merge in place instead). The backward needs only the final lse and D =
+// rowsum(dO * O), so each part's backward runs on its own: dS = P * (dP - D) with P =
+// exp(S - lse). Gradients accumulate in fp32 buffers; up to v3 each row is owned by one block
+// per launch (bit-reproducible), from v4 dQ is added with atomics (reproducible to rounding).
 //
 // Specialisation (-D): ELEM_TYPE (__nv_bfloat16 or __half), DQK and DV (head widths: 32, 64
-// or 128), SA_VERSION (the kernel version, see benches/RESULTS.md: 1 plain shared loads,
-// 2 ldmatrix, 3 ldmatrix and cp.async double buffering, 4 dQ inside the dK/dV kernel; 3 and
-// 4 are in sparse_attention_v3.cu).
+// or 128), SA_VERSION (the kernel version; each one's change and times: the host's
+// `kernels::cuda::sparse_attention::version` and benches/RESULTS.md).
 
 #ifndef DQK
 #define DQK 64
@@ -46,62 +34,6 @@
 #define LDV (DV + 8)
 #define LOG2E 1.4426950408889634f
 #define LN2 0.6931471805599453f
-
-// One part of a pattern. All ints; the host struct `SaPart` has the same fields in order.
-struct Part {
-    int n;                       // rows per (batch, head)
-    int n_seq;                   // sub-sequences
-    int q_len, q_seq, q_step;    // query p of sequence s: row s*q_seq + p*q_step
-    int k_len, k_seq, k_group, k_gstride, k_step;  // key m: s*k_seq + (m/k_group)*k_gstride + (m%k_group)*k_step + off(h)
-    int off_base, off_mult, off_mod;               // off(h) = off_base - off_mult * (h % off_mod)
-    int vis_a, vis_c, vis_d, vis_d_is_off, excl;   // hi(p) = (p/a)*c + clamp(p%a - d + 1, 0, c) - 1 - excl
-    int window;                  // lo(p) = p - window + 1 (0: no lower bound)
-    int head_start, head_step, heads;              // the heads of this launch
-    int q_group, q_gstride, seg;  // v11 packed columns: query p of sequence s at row
-                                  // s*q_seq + (p/q_group)*q_gstride + (p%q_group)*q_step;
-                                  // lo(p) >= (p/seg)*seg (INT_MAX: no grouping, no segments)
-};
-
-// Element strides of a [B, H, T, D] view (the last dimension is contiguous).
-struct Str3 { i64 b, h, t; };
-
-__device__ __forceinline__ int head_of(const Part& P, int hz) { return P.head_start + hz * P.head_step; }
-__device__ __forceinline__ int off_of(const Part& P, int h) { return P.off_base - P.off_mult * (h % P.off_mod); }
-__device__ __forceinline__ int hi_of(const Part& P, int p, int off) {
-    int d = P.vis_d_is_off ? off : P.vis_d;
-    int r = p % P.vis_a - d + 1;
-    r = r < 0 ? 0 : (r > P.vis_c ? P.vis_c : r);
-    int hi = (p / P.vis_a) * P.vis_c + r - 1 - P.excl;
-    return hi < P.k_len - 1 ? hi : P.k_len - 1;
-}
-#ifndef INT_MAX
-#define INT_MAX 0x7fffffff
-#endif
-#if SA_VERSION >= 11
-// Version 11 packs several short columns of the strided pattern into one sub-sequence (see
-// `SaPart::packed_columns`): queries and keys come in groups of q_group (one column each), and
-// a query sees only the keys of its own segment (column).
-__device__ __forceinline__ int lo_of(const Part& P, int p) { return max(P.window > 0 ? max(0, p - P.window + 1) : 0, (p / P.seg) * P.seg); }
-__device__ __forceinline__ i64 q_row(const Part& P, int s, int p) {
-    return (i64)s * P.q_seq + (i64)(p / P.q_group) * P.q_gstride + (i64)(p % P.q_group) * P.q_step;
-}
-#else
-__device__ __forceinline__ int lo_of(const Part& P, int p) { return P.window > 0 ? max(0, p - P.window + 1) : 0; }
-__device__ __forceinline__ i64 q_row(const Part& P, int s, int p) { return (i64)s * P.q_seq + (i64)p * P.q_step; }
-#endif
-__device__ __forceinline__ i64 k_row(const Part& P, int s, int m, int off) {
-    return (i64)s * P.k_seq + (i64)(m / P.k_group) * P.k_gstride + (i64)(m % P.k_group) * P.k_step + off;
-}
-// Queries of sequence s whose row is inside the sequence.
-__device__ __forceinline__ int q_count(const Part& P, int s) {
-#if SA_VERSION >= 11
-    if (P.q_group < P.q_len) return P.q_len;  // packed columns are packed only when all are full
-#endif
-    i64 left = (i64)P.n - (i64)s * P.q_seq;
-    if (left <= 0) return 0;
-    i64 c = (left + P.q_step - 1) / P.q_step;
-    return c < P.q_len ? (int)c : P.q_len;
-}
 
 // ---------------------------------------------------------------- tensor-core primitives
 
@@ -160,9 +92,6 @@ __device__ __forceinline__ void frag_b(unsigned b[2], const elem* tile, int ld, 
 }
 // Version 2 loads fragments with ldmatrix: one instruction moves four 8 x 8 tiles, where
 // version 1 issues a 32-bit (or two 16-bit) shared load per register.
-#ifndef SA_VERSION
-#define SA_VERSION 1
-#endif
 __device__ __forceinline__ void ldsm_x4(unsigned r[4], const elem* p) {
     unsigned a = (unsigned)__cvta_generic_to_shared(p);
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];" : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
@@ -233,42 +162,63 @@ __device__ __forceinline__ void load_tile(elem* tile, const elem* base, const i6
 // A warp owns 16 rows of its tiles (rows r0 .. r0 + 15) and 8 x 4 or (W / 8) x 4 accumulator
 // registers (mma's C layout: registers e = 0, 1 in row g, e = 2, 3 in row g + 8).
 
-// acc = A B^T: A the warp's 16 rows of a shared tile (width W), B all 64 rows of another
-// (width W). 16 x 64, e.g. S = Q K^T or dP = dO V^T.
-template <int W, int LDA, int LDB>
-__device__ __forceinline__ void warp_abt(float (&acc)[8][4], const elem* A, int r0, const elem* B, int lane) {
+// acc[mt] = A B^T: A the warp's rows r0 + 16 mt .. + 15 of a shared tile (width W), B all 64
+// rows of another (width W). 16 x 64 per m-tile, e.g. S = Q K^T or dP = dO V^T. With MT > 1
+// (version 7's forward) each B fragment read from shared memory feeds MT products.
+template <int MT, int W, int LDA, int LDB>
+__device__ __forceinline__ void warp_abt_m(float (&acc)[MT][8][4], const elem* A, int r0, const elem* B, int lane) {
 #pragma unroll
-    for (int j = 0; j < 8; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int j = 0; j < 8; ++j) acc[mt][j][0] = acc[mt][j][1] = acc[mt][j][2] = acc[mt][j][3] = 0.f;
 #pragma unroll
     for (int kk = 0; kk < W; kk += 16) {
-        unsigned a[4];
-        frag_a_v(a, A, LDA, r0, kk, lane);
+        unsigned a[MT][4];
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) frag_a_v(a[mt], A, LDA, r0 + 16 * mt, kk, lane);
 #pragma unroll
         for (int j = 0; j < 8; j += 2) {
             unsigned bb[4];
             frag_bt2(bb, B, LDB, j * 8, kk, lane);
-            MMA::run(acc[j], a, bb);
-            MMA::run(acc[j + 1], a, bb + 2);
+#pragma unroll
+            for (int mt = 0; mt < MT; ++mt) {
+                MMA::run(acc[mt][j], a[mt], bb);
+                MMA::run(acc[mt][j + 1], a[mt], bb + 2);
+            }
         }
     }
 }
 
-// acc += X B: X the warp's 16 x 64 registers (rounded to the input type, as FlashAttention
-// does with P), B a 64 x W shared tile. E.g. O += P V or dQ += dS K.
-template <int W, int LDB>
-__device__ __forceinline__ void warp_xb(float (&acc)[W / 8][4], const float (&x)[8][4], const elem* B, int lane) {
+// acc[mt] += X[mt] B: X the warp's 16 x 64 registers per m-tile (rounded to the input type, as
+// FlashAttention does with P), B a 64 x W shared tile. E.g. O += P V or dQ += dS K.
+template <int MT, int W, int LDB>
+__device__ __forceinline__ void warp_xb_m(float (&acc)[MT][W / 8][4], const float (&x)[MT][8][4], const elem* B, int lane) {
 #pragma unroll
     for (int t = 0; t < 4; ++t) {
-        unsigned a[4];
-        frag_regs(a, x[2 * t], x[2 * t + 1]);
+        unsigned a[MT][4];
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) frag_regs(a[mt], x[mt][2 * t], x[mt][2 * t + 1]);
 #pragma unroll
         for (int j = 0; j < W / 8; j += 2) {
             unsigned bb[4];
             frag_b2(bb, B, LDB, t * 16, j * 8, lane);
-            MMA::run(acc[j], a, bb);
-            MMA::run(acc[j + 1], a, bb + 2);
+#pragma unroll
+            for (int mt = 0; mt < MT; ++mt) {
+                MMA::run(acc[mt][j], a[mt], bb);
+                MMA::run(acc[mt][j + 1], a[mt], bb + 2);
+            }
         }
     }
+}
+
+// One m-tile (rows r0 .. r0 + 15): the warp products of every other kernel.
+template <int W, int LDA, int LDB>
+__device__ __forceinline__ void warp_abt(float (&acc)[8][4], const elem* A, int r0, const elem* B, int lane) {
+    warp_abt_m<1, W, LDA, LDB>(reinterpret_cast<float (&)[1][8][4]>(acc), A, r0, B, lane);
+}
+template <int W, int LDB>
+__device__ __forceinline__ void warp_xb(float (&acc)[W / 8][4], const float (&x)[8][4], const elem* B, int lane) {
+    warp_xb_m<1, W, LDB>(reinterpret_cast<float (&)[1][W / 8][4]>(acc), reinterpret_cast<const float (&)[1][8][4]>(x), B, lane);
 }
 
 // ---------------------------------------------------------------- per-tile steps
@@ -593,14 +543,4 @@ extern "C" __global__ void sa_rowdot(const elem* dout, Str3 sd, const elem* out,
     if (lane == 0) d[r] = acc;
 }
 
-
-// The first query p of sequence positions [0, qc) with hi(p) >= m (hi is non-decreasing).
-__device__ int first_query_seeing(const Part& P, int m, int off, int qc) {
-    int lo = 0, hi = qc;
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        if (hi_of(P, mid, off) >= m) hi = mid; else lo = mid + 1;
-    }
-    return lo;
-}
 

@@ -173,53 +173,30 @@ __device__ __forceinline__ i64 key_row_or_none(const Part& P, int s, int m, int 
     return (row >= 0 && row < P.n) ? row : -1;
 }
 
+// The key tiles a query tile (rows p0 .. p_last) walks: from the tile holding lo(p0) to the one
+// holding hi(p_last).
+struct KeyBand {
+    int first, tiles;
+};
+__device__ __forceinline__ KeyBand key_band(const Part& P, int p0, int p_last, int off) {
+    const int m_lo = lo_of(P, p0), m_hi = hi_of(P, p_last, off);
+    const int first = (m_lo / BK) * BK;
+    return {first, m_hi >= first ? (m_hi - first) / BK + 1 : 0};
+}
+
+// Queues the copy of keys and values t0 .. t0 + BK - 1 into stage i & 1 of Ks0 / Vs0.
+__device__ __forceinline__ void queue_keys(elem* Ks0, elem* Vs0, int i, const elem* kb, const elem* vb, i64 skt, i64 svt, const Part& P, int s, int t0, int off) {
+    const int st = i & 1;
+    auto krow = [&](int r) -> i64 { return key_row_or_none(P, s, t0 + r, off); };
+#if SA_VERSION >= 5
+    load_pair_async<DQK, LDQ, DV, LDV>(Ks0 + st * BK * LDQ, kb, skt, Vs0 + st * BK * LDV, vb, svt, krow);
+#else
+    load_tile_async<DQK, LDQ>(Ks0 + st * BK * LDQ, kb, skt, krow);
+    load_tile_async<DV, LDV>(Vs0 + st * BK * LDV, vb, svt, krow);
+#endif
+}
+
 // ---------------------------------------------------------------- forward
-
-// Version 7: a warp owns MT m-tiles of 16 rows (rows r0 + 16 mt), so that each B fragment
-// read from shared memory feeds MT tensor-core products instead of one.
-template <int MT, int W, int LDA, int LDB>
-__device__ __forceinline__ void warp_abt_m(float (&acc)[MT][8][4], const elem* A, int r0, const elem* B, int lane) {
-#pragma unroll
-    for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-        for (int j = 0; j < 8; ++j) acc[mt][j][0] = acc[mt][j][1] = acc[mt][j][2] = acc[mt][j][3] = 0.f;
-#pragma unroll
-    for (int kk = 0; kk < W; kk += 16) {
-        unsigned a[MT][4];
-#pragma unroll
-        for (int mt = 0; mt < MT; ++mt) frag_a_v(a[mt], A, LDA, r0 + 16 * mt, kk, lane);
-#pragma unroll
-        for (int j = 0; j < 8; j += 2) {
-            unsigned bb[4];
-            frag_bt2(bb, B, LDB, j * 8, kk, lane);
-#pragma unroll
-            for (int mt = 0; mt < MT; ++mt) {
-                MMA::run(acc[mt][j], a[mt], bb);
-                MMA::run(acc[mt][j + 1], a[mt], bb + 2);
-            }
-        }
-    }
-}
-
-template <int MT, int W, int LDB>
-__device__ __forceinline__ void warp_xb_m(float (&acc)[MT][W / 8][4], const float (&x)[MT][8][4], const elem* B, int lane) {
-#pragma unroll
-    for (int t = 0; t < 4; ++t) {
-        unsigned a[MT][4];
-#pragma unroll
-        for (int mt = 0; mt < MT; ++mt) frag_regs(a[mt], x[mt][2 * t], x[mt][2 * t + 1]);
-#pragma unroll
-        for (int j = 0; j < W / 8; j += 2) {
-            unsigned bb[4];
-            frag_b2(bb, B, LDB, t * 16, j * 8, lane);
-#pragma unroll
-            for (int mt = 0; mt < MT; ++mt) {
-                MMA::run(acc[mt][j], a[mt], bb);
-                MMA::run(acc[mt][j + 1], a[mt], bb + 2);
-            }
-        }
-    }
-}
 
 // `fwd_tile` (common header) for MT m-tiles per warp (rows r0 + 16 mt).
 template <bool MASK, int MT>
@@ -321,19 +298,9 @@ __device__ __forceinline__ void forward_tiles(const elem* q, const elem* k, cons
     const float sl2 = scale * LOG2E;
     const elem *qb = q + b * sq.b + h * sq.h, *kb = k + b * sk.b + h * sk.h, *vb = v + b * sv.b + h * sv.h;
     auto qrow = [&](int r) -> i64 { return p0 + r <= p_last ? q_row(P, s, p0 + r) : -1; };
-    const int m_lo = lo_of(P, p0), m_hi = hi_of(P, p_last, off);
-    const int first = (m_lo / BK) * BK;
-    const int tiles = m_hi >= first ? (m_hi - first) / BK + 1 : 0;
-    auto issue = [&](int i) {
-        int t0 = first + i * BK, st = i & 1;
-        auto krow = [&](int r) -> i64 { return key_row_or_none(P, s, t0 + r, off); };
-#if SA_VERSION >= 5
-        load_pair_async<DQK, LDQ, DV, LDV>(Ks0 + st * BK * LDQ, kb, sk.t, Vs0 + st * BK * LDV, vb, sv.t, krow);
-#else
-        load_tile_async<DQK, LDQ>(Ks0 + st * BK * LDQ, kb, sk.t, krow);
-        load_tile_async<DV, LDV>(Vs0 + st * BK * LDV, vb, sv.t, krow);
-#endif
-    };
+    const KeyBand kt = key_band(P, p0, p_last, off);
+    const int first = kt.first, tiles = kt.tiles;
+    auto issue = [&](int i) { queue_keys(Ks0, Vs0, i, kb, vb, sk.t, sv.t, P, s, first + i * BK, off); };
     Rows R[MT];
     float o[MT][DV / 8][4];
 #pragma unroll
@@ -355,10 +322,11 @@ __device__ __forceinline__ void forward_tiles(const elem* q, const elem* k, cons
 #else
     pipelined(tiles, issue, [&](int i) { fwd_tile_m<true>(o, R, Qs, Ks0 + (i & 1) * BK * LDQ, Vs0 + (i & 1) * BK * LDV, first + i * BK, sl2, r0, lane); });
 #endif
-#pragma unroll
 #if SA_VERSION >= 9
+#pragma unroll
     for (int mt = 0; mt < MT; ++mt) fwd_merge(o[mt], R[mt], o_part, lse_part, F, (i64)(b * H + h) * P.n, b * F.so.b + h * F.so.h, p0, p_last, r0 + 16 * mt, lane, qrow);
 #else
+#pragma unroll
     for (int mt = 0; mt < MT; ++mt) fwd_store(o[mt], R[mt], o_part, lse_part, (i64)(b * H + h) * P.n, p0, p_last, r0 + 16 * mt, lane, qrow);
 #endif
 }
@@ -392,15 +360,9 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) sa_backward_dq(const elem
     const float sl2 = scale * LOG2E;
     const elem *kb = k + b * sk.b + h * sk.h, *vb = v + b * sv.b + h * sv.h;
     auto qrow = [&](int r) -> i64 { return p0 + r <= p_last ? q_row(P, s, p0 + r) : -1; };
-    const int m_lo = lo_of(P, p0), m_hi = hi_of(P, p_last, off);
-    const int first = (m_lo / BK) * BK;
-    const int tiles = m_hi >= first ? (m_hi - first) / BK + 1 : 0;
-    auto issue = [&](int i) {
-        int t0 = first + i * BK, st = i & 1;
-        auto krow = [&](int r) -> i64 { return key_row_or_none(P, s, t0 + r, off); };
-        load_tile_async<DQK, LDQ>(Ks0 + st * BK * LDQ, kb, sk.t, krow);
-        load_tile_async<DV, LDV>(Vs0 + st * BK * LDV, vb, sv.t, krow);
-    };
+    const KeyBand kt = key_band(P, p0, p_last, off);
+    const int first = kt.first, tiles = kt.tiles;
+    auto issue = [&](int i) { queue_keys(Ks0, Vs0, i, kb, vb, sk.t, sv.t, P, s, first + i * BK, off); };
     const i64 bh = (i64)(b * H + h) * P.n;
     Rows R = rows_of(P, s, p0, p_last, off, warp * 16, lane);
     row_stats(R, P, t, bh, lse, dsum, warp, lane);

@@ -1,6 +1,6 @@
 //! The factorized attention patterns as the fused kernels see them: a list of *parts*.
 //!
-//! Every part is the same kind of problem (see `cuda/sparse_attention.cu`): split the sequence
+//! Every part is the same kind of problem (see `cuda/sparse_attention_parts.cuh`): split the sequence
 //! into sub-sequences by index arithmetic, take queries and keys from them, and let query `p`
 //! see keys `m` with `lo(p) <= m <= hi(p)`. That covers each piece of the paper's patterns
 //! with dense tiles:
@@ -23,7 +23,7 @@
 //! kernel is compiled per sequence length. [`SaPart::allows`] evaluates a part on the CPU, so
 //! tests check that the parts of every pattern cover its mask exactly once.
 
-/// One part (the C struct `Part` of `sparse_attention.cu`, field for field).
+/// One part (the C struct `Part` of `cuda/sparse_attention_parts.cuh`, field for field).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SaPart {
@@ -259,7 +259,7 @@ impl SaPart {
 mod tests {
     use super::*;
 
-    /// The fragment loads of `sparse_attention.cu`, mirrored on the CPU: version 2's
+    /// The fragment loads of `sparse_attention_common.cuh`, mirrored on the CPU: version 2's
     /// `ldmatrix` addressing must hand every lane the same elements as version 1's plain loads
     /// (which the GPU tests check against the reference). A register is a pair of (row,
     /// column) positions of a tile.

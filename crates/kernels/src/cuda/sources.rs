@@ -14,9 +14,9 @@ pub const FILES: &[(&str, &str)] = &[
     ("layer_norm.cu", include_str!("../../cuda/layer_norm.cu")),
     ("reduce.cu", include_str!("../../cuda/reduce.cu")),
     ("softmax.cu", include_str!("../../cuda/softmax.cu")),
-    // The versions of the fused sparse attention, each after their shared header.
-    ("sparse_attention.cu", concat!(include_str!("../../cuda/sparse_attention_common.cuh"), include_str!("../../cuda/sparse_attention.cu"))),
-    ("sparse_attention_v3.cu", concat!(include_str!("../../cuda/sparse_attention_common.cuh"), include_str!("../../cuda/sparse_attention_v3.cu"))),
+    // The versions of the fused sparse attention, each after their shared headers.
+    ("sparse_attention.cu", concat!(include_str!("../../cuda/sparse_attention_parts.cuh"), include_str!("../../cuda/sparse_attention_common.cuh"), include_str!("../../cuda/sparse_attention.cu"))),
+    ("sparse_attention_v3.cu", concat!(include_str!("../../cuda/sparse_attention_parts.cuh"), include_str!("../../cuda/sparse_attention_common.cuh"), include_str!("../../cuda/sparse_attention_v3.cu"))),
 ];
 
 /// The text of `file`, or `None` if there is no such source.

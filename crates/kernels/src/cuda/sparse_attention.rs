@@ -1,4 +1,4 @@
-//! Launchers of the fused sparse attention (`cuda/sparse_attention.cu`): the forward over a
+//! Launchers of the fused sparse attention (`cuda/sparse_attention*.cu`): the forward over a
 //! pattern's parts with their combination, and the backward (`D = rowsum(dO * O)`, then dQ
 //! and dK/dV per part into fp32 accumulators, then one cast each).
 //!
@@ -100,22 +100,27 @@ fn version_number() -> u32 {
     version().parse().unwrap_or(10)
 }
 
-/// The source file of the selected version.
-fn file() -> &'static str {
-    if version_number() >= 3 {
+/// The source file of kernel version `version` (also what `compile::all_variants` compiles).
+pub fn source_file(version: u32) -> &'static str {
+    if version >= 3 {
         "sparse_attention_v3.cu"
     } else {
         "sparse_attention.cu"
     }
 }
 
-/// Dynamic shared memory (bytes) of the three tile kernels: (forward, dQ, dK/dV). Versions 3
-/// and 4 keep two stages of the tiles they stream; 4 adds the dS^T tile to the dK/dV kernel.
-fn shared_bytes(e: Elem, d: &SaDims) -> (usize, usize, usize) {
+/// The source file of the selected version.
+fn file() -> &'static str {
+    source_file(version_number())
+}
+
+/// Dynamic shared memory (bytes) of the backward's tile kernels: (dQ, dK/dV). From version 3
+/// they keep two stages of the tiles they stream; from 4 the dK/dV kernel adds the dS^T tile.
+fn backward_shared_bytes(e: Elem, d: &SaDims) -> (usize, usize) {
     let (q, v) = (TILE * (d.dqk + 8), TILE * (d.dv + 8));
     let stages = if version_number() >= 3 { 2 } else { 1 };
     let ds = if version_number() >= 4 { TILE * (TILE + 8) } else { 0 };
-    (forward_shared_bytes(e, d, TILE), (q + v + stages * (q + v)) * e.size(), (q + v + stages * (q + v) + ds) * e.size())
+    ((q + v + stages * (q + v)) * e.size(), (q + v + stages * (q + v) + ds) * e.size())
 }
 
 /// The forward's dynamic shared memory with query tiles of `q_rows` rows.
@@ -173,6 +178,37 @@ fn pack(parts: &[SaPart]) -> Vec<SaPart> {
     parts.iter().map(|p| if version_number() >= 11 { p.packed_columns(TILE) } else { *p }).collect()
 }
 
+/// One part's forward launch: kernel, grid and dynamic shared memory. From version 7, parts
+/// with a window keep 64-row query tiles (`sa_forward_narrow`); the others take
+/// `forward_rows`.
+fn forward_launch(e: Elem, d: &SaDims, part: &SaPart) -> (&'static str, (u32, u32, u32), usize) {
+    let narrow = version_number() >= 7 && part.window > 0;
+    let q_rows = if narrow { TILE } else { forward_rows(d) };
+    let grid = tile_grid((part.q_len as usize).div_ceil(q_rows), part.n_seq, d.batch * part.heads as usize);
+    (if narrow { "sa_forward_narrow" } else { "sa_forward" }, grid, forward_shared_bytes(e, d, q_rows))
+}
+
+/// `sa_combine`: merges `n_parts` fp32 (output, lse) pairs of every row (`o`, `lse_parts`)
+/// into the output `out` (contiguous `[B, H, n, DV]`, type e) and the final lse.
+#[allow(clippy::too_many_arguments)]
+fn combine(gpu: &Gpu, defs: &[(&str, &str)], d: &SaDims, o: u64, lse_parts: u64, n_parts: usize, out: u64, lse: u64) -> Result<()> {
+    let rows = d.batch * d.heads * d.n;
+    let so = output_strides(d);
+    let func = gpu.function(file(), defs, "sa_combine")?;
+    let mut b = gpu.stream.launch_builder(&func);
+    let (np, rows_i, h, n_i) = (n_parts as i32, rows as i64, d.heads as i32, d.n as i32);
+    b.arg(&o).arg(&lse_parts).arg(&np).arg(&rows_i).arg(&h).arg(&n_i).arg(&out).arg(&so).arg(&lse);
+    // SAFETY: matches `sa_combine`; the caller's buffers hold `n_parts` x `rows` rows and `rows`
+    // output rows.
+    unsafe { b.launch(warp_rows(rows)) }.map_err(cuda_err("launch of sa_combine"))?;
+    Ok(())
+}
+
+/// Strides of the contiguous `[B, H, n, DV]` output.
+fn output_strides(d: &SaDims) -> Str3 {
+    Str3 { b: (d.heads * d.n * d.dv) as i64, h: (d.n * d.dv) as i64, t: d.dv as i64 }
+}
+
 fn warp_rows(rows: usize) -> LaunchConfig {
     LaunchConfig { grid_dim: (rows.div_ceil(8) as u32, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 }
 }
@@ -201,23 +237,12 @@ pub fn forward(gpu: &Gpu, e: Elem, d: SaDims, q: View, k: View, v: View, parts: 
     let h = d.heads as i32;
     for (i, part) in parts.iter().enumerate() {
         let (op, lp) = (o_parts.ptr_at(gpu, i * rows * d.dv), lse_parts.ptr_at(gpu, i * rows));
-        // From version 7, parts with a window keep 64-row query tiles (`sa_forward_narrow`).
-        let narrow = version_number() >= 7 && part.window > 0;
-        let q_rows = if narrow { TILE } else { forward_rows(&d) };
-        let smem = forward_shared_bytes(e, &d, q_rows);
-        let grid = ((part.q_len as usize).div_ceil(q_rows) as u32, part.n_seq as u32, (d.batch * part.heads as usize) as u32);
-        let name = if narrow { "sa_forward_narrow" } else { "sa_forward" };
+        let (name, grid, smem) = forward_launch(e, &d, part);
         tiles!(gpu, &defs, name, grid, smem, [&q.ptr, &k.ptr, &v.ptr, &q.strides, &k.strides, &v.strides, &op, &lp, part, &h, &scale]);
     }
     let out = gpu.alloc(e, rows * d.dv)?;
     let lse = gpu.alloc(Elem::F32, rows)?;
-    let so = Str3 { b: (d.heads * d.n * d.dv) as i64, h: (d.n * d.dv) as i64, t: d.dv as i64 };
-    let func = gpu.function(file(), &defs, "sa_combine")?;
-    let mut b = gpu.stream.launch_builder(&func);
-    let (opp, lpp, np, rows_i, n_i, outp, lsep) = (o_parts.ptr(gpu), lse_parts.ptr(gpu), parts.len() as i32, rows as i64, d.n as i32, out.ptr(gpu), lse.ptr(gpu));
-    b.arg(&opp).arg(&lpp).arg(&np).arg(&rows_i).arg(&h).arg(&n_i).arg(&outp).arg(&so).arg(&lsep);
-    // SAFETY: matches `sa_combine`; the buffers were allocated above with these sizes.
-    unsafe { b.launch(warp_rows(rows)) }.map_err(cuda_err("launch of sa_combine"))?;
+    combine(gpu, &defs, &d, o_parts.ptr(gpu), lse_parts.ptr(gpu), parts.len(), out.ptr(gpu), lse.ptr(gpu))?;
     Ok((out, lse))
 }
 
@@ -246,12 +271,12 @@ pub fn backward(gpu: &Gpu, e: Elem, d: SaDims, q: View, k: View, v: View, out: V
     let dq = gpu.zeros(Elem::F32, rows * d.dqk)?;
     let dk = gpu.zeros(Elem::F32, rows * d.dqk)?;
     let dv = gpu.zeros(Elem::F32, rows * d.dv)?;
-    let (_, smem_dq, smem_dkdv) = shared_bytes(e, &d);
+    let (smem_dq, smem_dkdv) = backward_shared_bytes(e, &d);
     let (dqp, dkp, dvp, dsp) = (dq.ptr(gpu), dk.ptr(gpu), dv.ptr(gpu), dsum.ptr(gpu));
     for part in parts {
-        let z = (d.batch * part.heads as usize) as u32;
-        let grid_q = ((part.q_len as usize).div_ceil(TILE) as u32, part.n_seq as u32, z);
-        let grid_k = ((part.k_len as usize).div_ceil(TILE) as u32, part.n_seq as u32, z);
+        let z = d.batch * part.heads as usize;
+        let grid_q = tile_grid((part.q_len as usize).div_ceil(TILE), part.n_seq, z);
+        let grid_k = tile_grid((part.k_len as usize).div_ceil(TILE), part.n_seq, z);
         match version_number() {
             1 | 2 => {
                 tiles!(gpu, &defs, "sa_backward_dq", grid_q, smem_dq, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dqp, part, &h, &scale]);
@@ -295,7 +320,7 @@ fn backward_v8(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v, dout]: [View; 4], lse: u
     };
     let (dk, dv) = (acc(d.dqk)?, acc(d.dv)?);
     let (dk_out, dv_out) = (gpu.alloc(e, rows * d.dqk)?, gpu.alloc(e, rows * d.dv)?);
-    let (_, _, smem) = shared_bytes(e, &d);
+    let (_, smem) = backward_shared_bytes(e, &d);
     let (dqp, dkp, dvp, dsp, dko, dvo) = (dq.ptr(gpu), dk.ptr(gpu), dv.ptr(gpu), dsum.ptr(gpu), dk_out.ptr(gpu), dv_out.ptr(gpu));
     for (i, part) in parts.iter().enumerate() {
         let mode = i32::from(i == 0 && first_covers) | (i32::from(i == parts.len() - 1 && last_covers) << 1);
@@ -327,25 +352,16 @@ fn forward_v9(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v]: [View; 3], parts: &[SaPa
     }
     let out = gpu.alloc(e, rows * d.dv)?;
     let lse = gpu.alloc(Elem::F32, rows)?;
-    let so = Str3 { b: (d.heads * d.n * d.dv) as i64, h: (d.n * d.dv) as i64, t: d.dv as i64 };
+    let so = output_strides(&d);
     let (op, lp) = (o_run.ptr(gpu), lse_run.ptr(gpu));
     for (i, part) in parts.iter().enumerate() {
         let mode = i32::from(i == 0 && first_covers) | (i32::from(i == parts.len() - 1 && last_covers) << 1);
         let fin = Final { out: out.ptr(gpu), so, lse: lse.ptr(gpu), mode };
-        let narrow = part.window > 0;
-        let q_rows = if narrow { TILE } else { forward_rows(&d) };
-        let smem = forward_shared_bytes(e, &d, q_rows);
-        let grid = tile_grid((part.q_len as usize).div_ceil(q_rows), part.n_seq, d.batch * part.heads as usize);
-        let name = if narrow { "sa_forward_narrow" } else { "sa_forward" };
+        let (name, grid, smem) = forward_launch(e, &d, part);
         tiles!(gpu, &defs, name, grid, smem, [&q.ptr, &k.ptr, &v.ptr, &q.strides, &k.strides, &v.strides, &op, &lp, part, &h, &scale, &fin]);
     }
     if !last_covers {
-        let func = gpu.function(file(), &defs, "sa_combine")?;
-        let mut b = gpu.stream.launch_builder(&func);
-        let (np, rows_i, n_i, outp, lsep) = (1i32, rows as i64, d.n as i32, out.ptr(gpu), lse.ptr(gpu));
-        b.arg(&op).arg(&lp).arg(&np).arg(&rows_i).arg(&h).arg(&n_i).arg(&outp).arg(&so).arg(&lsep);
-        // SAFETY: matches `sa_combine`; the running buffers hold `rows` rows.
-        unsafe { b.launch(warp_rows(rows)) }.map_err(cuda_err("launch of sa_combine"))?;
+        combine(gpu, &defs, &d, op, lp, 1, out.ptr(gpu), lse.ptr(gpu))?;
     }
     Ok((out, lse))
 }

@@ -1,0 +1,85 @@
+// sparse_attention_parts.cuh: the pattern geometry of the fused sparse attention, first in
+// the text of every version. A launch handles one "part" of a pattern (the host builds them:
+// `SaPart` in kernels/src/sparse_attention.rs, whose CPU mirror of this arithmetic the tests
+// check against every pattern's mask), which is always the same shape of problem: queries
+// and keys taken from the sequence by index arithmetic, and query p seeing the keys m with
+// lo(p) <= m <= hi(p). With that one shape:
+//   dense causal            one sequence, hi(p) = p;
+//   strided, local part     one sequence, lo(p) = p - l + 1;
+//   strided, column part    l sequences (one per column, query/key rows c, c + l, c + 2l...),
+//                           hi(p) = p: row attention on the transposed [n/l, l] matrix
+//                           (v11: short columns packed several to a sequence);
+//   fixed, own block        n/l sequences of l, hi(p) = p;
+//   fixed, summary part     keys gathered into a compact set (c per block, at the head's
+//                           summary sub-block), hi(p) = number of summary keys <= p, minus 1.
+
+#ifndef SA_VERSION
+#define SA_VERSION 1
+#endif
+
+// One part of a pattern. All ints; the host struct `SaPart` has the same fields in order.
+struct Part {
+    int n;                       // rows per (batch, head)
+    int n_seq;                   // sub-sequences
+    int q_len, q_seq, q_step;    // query p of sequence s: row s*q_seq + p*q_step
+    int k_len, k_seq, k_group, k_gstride, k_step;  // key m: s*k_seq + (m/k_group)*k_gstride + (m%k_group)*k_step + off(h)
+    int off_base, off_mult, off_mod;               // off(h) = off_base - off_mult * (h % off_mod)
+    int vis_a, vis_c, vis_d, vis_d_is_off, excl;   // hi(p) = (p/a)*c + clamp(p%a - d + 1, 0, c) - 1 - excl
+    int window;                  // lo(p) = p - window + 1 (0: no lower bound)
+    int head_start, head_step, heads;              // the heads of this launch
+    int q_group, q_gstride, seg;  // v11 packed columns: query p of sequence s at row
+                                  // s*q_seq + (p/q_group)*q_gstride + (p%q_group)*q_step;
+                                  // lo(p) >= (p/seg)*seg (INT_MAX: no grouping, no segments)
+};
+
+// Element strides of a [B, H, T, D] view (the last dimension is contiguous).
+struct Str3 { i64 b, h, t; };
+
+__device__ __forceinline__ int head_of(const Part& P, int hz) { return P.head_start + hz * P.head_step; }
+__device__ __forceinline__ int off_of(const Part& P, int h) { return P.off_base - P.off_mult * (h % P.off_mod); }
+__device__ __forceinline__ int hi_of(const Part& P, int p, int off) {
+    int d = P.vis_d_is_off ? off : P.vis_d;
+    int r = p % P.vis_a - d + 1;
+    r = r < 0 ? 0 : (r > P.vis_c ? P.vis_c : r);
+    int hi = (p / P.vis_a) * P.vis_c + r - 1 - P.excl;
+    return hi < P.k_len - 1 ? hi : P.k_len - 1;
+}
+#ifndef INT_MAX
+#define INT_MAX 0x7fffffff
+#endif
+#if SA_VERSION >= 11
+// Version 11 packs several short columns of the strided pattern into one sub-sequence (see
+// `SaPart::packed_columns`): queries and keys come in groups of q_group (one column each), and
+// a query sees only the keys of its own segment (column).
+__device__ __forceinline__ int lo_of(const Part& P, int p) { return max(P.window > 0 ? max(0, p - P.window + 1) : 0, (p / P.seg) * P.seg); }
+__device__ __forceinline__ i64 q_row(const Part& P, int s, int p) {
+    return (i64)s * P.q_seq + (i64)(p / P.q_group) * P.q_gstride + (i64)(p % P.q_group) * P.q_step;
+}
+#else
+__device__ __forceinline__ int lo_of(const Part& P, int p) { return P.window > 0 ? max(0, p - P.window + 1) : 0; }
+__device__ __forceinline__ i64 q_row(const Part& P, int s, int p) { return (i64)s * P.q_seq + (i64)p * P.q_step; }
+#endif
+__device__ __forceinline__ i64 k_row(const Part& P, int s, int m, int off) {
+    return (i64)s * P.k_seq + (i64)(m / P.k_group) * P.k_gstride + (i64)(m % P.k_group) * P.k_step + off;
+}
+// Queries of sequence s whose row is inside the sequence.
+__device__ __forceinline__ int q_count(const Part& P, int s) {
+#if SA_VERSION >= 11
+    if (P.q_group < P.q_len) return P.q_len;  // packed columns are packed only when all are full
+#endif
+    i64 left = (i64)P.n - (i64)s * P.q_seq;
+    if (left <= 0) return 0;
+    i64 c = (left + P.q_step - 1) / P.q_step;
+    return c < P.q_len ? (int)c : P.q_len;
+}
+
+// The first query p of sequence positions [0, qc) with hi(p) >= m (hi is non-decreasing).
+__device__ int first_query_seeing(const Part& P, int m, int off, int qc) {
+    int lo = 0, hi = qc;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (hi_of(P, mid, off) >= m) hi = mid; else lo = mid + 1;
+    }
+    return lo;
+}
+

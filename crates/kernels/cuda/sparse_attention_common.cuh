@@ -1,7 +1,7 @@
 // sparse_attention_common.cuh: what every version of the fused sparse attention shares past
 // the pattern geometry of sparse_attention_parts.cuh (which comes first): tensor-core
 // fragments, warp products, the per-tile steps, and the small combine and row-dot kernels.
-// Each version file (sparse_attention.cu: v1 and v2; sparse_attention_v3.cu: v3 to v11) is
+// Each version file (sparse_attention.cu: v1 and v2; sparse_attention_v3.cu: v3 and later) is
 // compiled with both headers in front of it.
 //
 // Fused attention over the factorized patterns, FlashAttention-2 style, on tensor cores
@@ -236,7 +236,13 @@ struct Tile {
 // query tiles see the most keys; the first key tiles are seen by the most queries) and the
 // light ones fill the tail, rather than a long tile starting last.
 __device__ __forceinline__ Tile tile_of(const Part& P, int rows, bool query_tiles = true) {
-#if SA_VERSION >= 10
+#if SA_VERSION >= 12
+    // Version 12: windowed parts, whose tiles all weigh the same, keep tiles fastest (the
+    // neighbours share key tiles in L2); the host's `tile_grid` lays the grid out to match.
+    const bool by_weight = P.window == 0;
+    const int bz = by_weight ? blockIdx.x : blockIdx.z;
+    const int tile = !by_weight ? blockIdx.x : query_tiles ? gridDim.z - 1 - blockIdx.z : blockIdx.z;
+#elif SA_VERSION >= 10
     const int bz = blockIdx.x, tile = query_tiles ? gridDim.z - 1 - blockIdx.z : blockIdx.z;
 #else
     const int bz = blockIdx.z, tile = blockIdx.x;
@@ -529,7 +535,7 @@ extern "C" __global__ void sa_combine(const float* o_parts, const float* lse_par
     if (lane == 0) lse[r] = l;
 }
 
-// D = rowsum(dO * O), fp32, one warp per row.
+// D = rowsum(dO * O), fp32, one warp per row (versions 1-12).
 extern "C" __global__ void sa_rowdot(const elem* dout, Str3 sd, const elem* out, Str3 so, i64 rows, int H, int n, float* d) {
     i64 r = (i64)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
     int lane = threadIdx.x & 31;
@@ -543,4 +549,21 @@ extern "C" __global__ void sa_rowdot(const elem* dout, Str3 sd, const elem* out,
     if (lane == 0) d[r] = acc;
 }
 
-
+// Version 13: D = rowsum(dO * O) with 16-byte loads, DV / 8 threads a row (the warp-a-row
+// kernel above loads one element a lane: with 32-wide heads, 2 of every 32 bytes a lane could
+// move, and it ran 4x slower than its traffic allows). 256 threads a block.
+extern "C" __global__ void sa_rowdot_packed(const elem* dout, Str3 sd, const elem* out, Str3 so, int rows, int H, int n, float* d) {
+    constexpr int G = DV / 8;  // threads per row: a group of lanes inside one warp
+    const int tid = blockIdx.x * blockDim.x + threadIdx.x, r = tid / G, c = (tid % G) * 8;
+    float acc = 0.f;
+    if (r < rows) {
+        const int bh = r / n, t = r % n, b = bh / H, h = bh % H;
+        const uint4 a = *reinterpret_cast<const uint4*>(dout + b * sd.b + h * sd.h + t * sd.t + c);
+        const uint4 o = *reinterpret_cast<const uint4*>(out + b * so.b + h * so.h + t * so.t + c);
+        const elem* ae = reinterpret_cast<const elem*>(&a);
+        const elem* oe = reinterpret_cast<const elem*>(&o);
+        for (int i = 0; i < 8; ++i) acc += to_f(ae[i]) * to_f(oe[i]);
+    }
+    for (int w = G / 2; w > 0; w >>= 1) acc += __shfl_xor_sync(0xffffffff, acc, w);
+    if (r < rows && c == 0) d[r] = acc;
+}

@@ -1,12 +1,15 @@
-// sparse_attention_v3.cu: versions 3 to 11 of the fused sparse attention kernels (compiled
-// with SA_VERSION=3..11, so fragments come through ldmatrix as in v2; the shared pieces are in
+// sparse_attention_v3.cu: versions 3 to 13 of the fused sparse attention kernels (compiled
+// with SA_VERSION=3..13, so fragments come through ldmatrix as in v2; the shared pieces are in
 // sparse_attention_common.cuh). Version 4 is described at `dq_atomic` below, version 5 at
 // `load_pair_async`, version 6 (vector atomics for dQ; the forward's scale folded into the
 // exponent's multiply-add; statistics copied asynchronously) in `dq_atomic`, `online_softmax`
 // and `query_tile_async`, version 7 (two m-tiles per forward warp) at `FMT`, version 8 (less
 // accumulator traffic) at `finish_row`, version 9 (parts merged in place) at `Final`,
 // version 10 (heaviest tiles first) at `tile_of` in the common header, version 11 (short
-// columns packed into one tile) at `lo_of` there.
+// columns packed into one tile) at `lo_of` there, version 12 (unpacked parts without v11's
+// divisions; windowed parts in v9's launch order) at `lo_of` and `tile_of`, version 13
+// (packed row-dot and casts; more blocks for 32-wide heads; short parts on 64-row forward
+// tiles) at `sa_rowdot_packed` and `NARROW_HEADS`.
 //
 // What v3 adds: the tiles a block walks through (keys and values in the forward and dQ
 // kernels, queries and output gradients in the dK/dV kernel) are copied with cp.async into
@@ -95,14 +98,24 @@ __device__ __forceinline__ void query_tile_async(QueryTile& T, const Part& P, in
 
 // Blocks per SM the v7+ forward asks for (a -D override for experiments): 3 caps registers at
 // 168 with a few spilled bytes; 2 spills nothing but measured 1-8% slower on the H200.
+// Version 13: 32-wide heads need fewer registers, so their kernels ask for more blocks (the
+// latency-bound ImageNet shape: 6% faster on the H200 with 4 / 6 / 4).
+#define NARROW_HEADS (SA_VERSION >= 13 && DQK <= 32 && DV <= 32)
 #ifndef FWD_V7_BLOCKS
-#define FWD_V7_BLOCKS 3
+#define FWD_V7_BLOCKS (NARROW_HEADS ? 4 : 3)
+#endif
+// Blocks per SM of the dK/dV kernel and of the 64-row forward: one fewer with 128-wide heads,
+// whose accumulators would otherwise spill (overridable for experiments).
+#ifndef DKDV_BLOCKS
+#define DKDV_BLOCKS (DQK > 64 || DV > 64 ? 2 : NARROW_HEADS ? 4 : 3)
+#endif
+#ifndef NARROW_BLOCKS
+#define NARROW_BLOCKS (DV > 64 ? 3 : NARROW_HEADS ? 6 : 4)
 #endif
 #if SA_VERSION >= 5
-// (One block fewer with 128-wide heads, whose accumulators would otherwise spill; v7's forward
-// with two m-tiles per warp asks for 3.)
+// (v7's forward with two m-tiles per warp asks for FWD_V7_BLOCKS.)
 #define FWD_BOUNDS __launch_bounds__(NTHREADS, (SA_VERSION >= 7 ? FWD_V7_BLOCKS : DV > 64 ? 3 : 4))
-#define DKDV_BOUNDS __launch_bounds__(NTHREADS, (DQK > 64 || DV > 64 ? 2 : 3))
+#define DKDV_BOUNDS __launch_bounds__(NTHREADS, DKDV_BLOCKS)
 #else
 #define FWD_BOUNDS __launch_bounds__(NTHREADS)
 #define DKDV_BOUNDS __launch_bounds__(NTHREADS)
@@ -338,7 +351,7 @@ extern "C" __global__ void FWD_BOUNDS sa_forward(const elem* q, const elem* k, c
 #if SA_VERSION >= 7
 // One m-tile per warp (64-row query tiles) for the parts with a window (strided local), whose
 // band is only a few key tiles wide: taller query tiles there mean more masked work.
-extern "C" __global__ void __launch_bounds__(NTHREADS, (DV > 64 ? 3 : 4)) sa_forward_narrow(const elem* q, const elem* k, const elem* v, Str3 sq, Str3 sk, Str3 sv, float* o_part, float* lse_part, Part P, int H, float scale FWD_FINAL) {
+extern "C" __global__ void __launch_bounds__(NTHREADS, NARROW_BLOCKS) sa_forward_narrow(const elem* q, const elem* k, const elem* v, Str3 sq, Str3 sk, Str3 sv, float* o_part, float* lse_part, Part P, int H, float scale FWD_FINAL) {
     forward_tiles<1>(q, k, v, sq, sk, sv, o_part, lse_part, P, H, scale FWD_FINAL_ARG);
 }
 #endif

@@ -1,4 +1,4 @@
-//! `gpu-sparse-attention [--json FILE] [--only NAME]`: the fused sparse attention kernels,
+//! `gpu-sparse-attention [--json FILE] [--only NAME] [--profile]`: the fused sparse attention kernels,
 //! forward + backward, bf16, on the paper's shapes (the PyTorch baselines are
 //! `benches/reference/sparse_attention.py`, run beside it). Prints a table and writes JSON.
 //!
@@ -7,6 +7,10 @@
 //! entries, counted the usual way: forward `2 E (Dqk + Dv)`, backward `2 E (3 Dqk + 2 Dv)`
 //! (recompute S, dP, dV, dQ, dK). Recomputing S and dP once more, as the dQ and dK/dV kernels
 //! both do, is not counted. The million-position case reports the peak device memory too.
+//!
+//! `--profile` marks one warm forward + backward per case as the profiler's capture range:
+//! `ncu --profile-from-start off --metrics gpu__time_duration.sum gpu-sparse-attention
+//! --profile --only imagenet` lists the time of each kernel of one step.
 
 use kernels::cuda::Gpu;
 use model::pattern::{Factorization, Integration};
@@ -41,6 +45,7 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let arg = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
     let (json_path, only) = (arg("--json"), arg("--only"));
+    let profile = args.iter().any(|a| a == "--profile");
     let gpu = Gpu::get(0)?;
     let dev = Device::Cuda(0);
     println!("device: {} ({}), bf16, forward + backward", gpu.name, gpu.arch);
@@ -69,6 +74,9 @@ fn main() -> anyhow::Result<()> {
         step()?;
         gpu.synchronize()?;
         let peak = gpu.peak_used_bytes()? as f64 / (1u64 << 30) as f64;
+        if profile {
+            gpu.profiled(step)??;
+        }
         let iters = if c.n >= 1 << 20 { 1 } else { 5 };
         let median = |f: &dyn Fn() -> anyhow::Result<()>| -> anyhow::Result<f64> {
             let mut samples = Vec::new();

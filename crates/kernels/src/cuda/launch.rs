@@ -111,7 +111,7 @@ pub fn gelu_bwd(gpu: &Gpu, e: Elem, x: u64, g: u64, dx: u64, n: usize) -> Result
 
 pub fn cast(gpu: &Gpu, from: Elem, to: Elem, x: u64, y: u64, n: usize) -> Result<()> {
     let d = [("SRC_TYPE", from.c_type()), ("ELEM_TYPE", to.c_type())];
-    launch!(gpu, "cast.cu", &d, "cast", elementwise(n), [x, y, n as i64])
+    launch!(gpu, "cast.cu", &d, "cast", elementwise(n.div_ceil(4)), [x, y, n as i64])
 }
 
 // ------------------------------------------------------------------ reduce.cu

@@ -277,6 +277,19 @@ impl Gpu {
         Ok(v)
     }
 
+    /// Runs `f` with the profiler's capture on (`cuProfilerStart` / `Stop`), so that
+    /// `ncu --profile-from-start off` or `nsys --capture-range=cudaProfilerApi` record only it.
+    pub fn profiled<T>(&self, f: impl FnOnce() -> T) -> Result<T> {
+        self.synchronize()?;
+        // SAFETY: no arguments; only marks the capture range of an attached profiler.
+        unsafe { sys::cuProfilerStart() }.result().map_err(cuda_err("profiler start"))?;
+        let out = f();
+        self.synchronize()?;
+        // SAFETY: as above.
+        unsafe { sys::cuProfilerStop() }.result().map_err(cuda_err("profiler stop"))?;
+        Ok(out)
+    }
+
     /// Restarts the high-water mark of [`Gpu::peak_used_bytes`] at the current use.
     pub fn reset_peak_used(&self) -> Result<()> {
         let pool = default_pool(&self.ctx)?;

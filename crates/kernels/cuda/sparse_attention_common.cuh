@@ -420,12 +420,11 @@ struct __align__(16) QueryTile {
 // MASK = false (v5): every query of the tile sees every key of the block; v5 also reads each
 // thread's two neighbouring queries' statistics as one 8-byte load.
 #define LDS (BQ + 8)
+// S^T, dP^T (in place) -> P^T, dS^T = P^T (dP^T - D), unscaled: the elementwise middle of the
+// dK/dV step, for the warp's 16 keys (my_key) and the tile's 64 queries (T).
 template <bool MASK = true>
-__device__ __forceinline__ void dkdv_tile(float (&dka)[DQK / 8][4], float (&dva)[DV / 8][4], const int (&my_key)[2], const QueryTile& T, const elem* Ks, const elem* Vs, const elem* Qs, const elem* dOs, float sl2, int warp, int lane, elem* ds_out = nullptr) {
+__device__ __forceinline__ void ds_from_scores(float (&st)[8][4], float (&dpt)[8][4], const int (&my_key)[2], const QueryTile& T, float sl2, int lane) {
     const int c2 = (lane & 3) * 2;
-    float st[8][4], dpt[8][4];
-    warp_abt<DQK, LDQ, LDQ>(st, Ks, warp * 16, Qs, lane);   // S^T = K Q^T
-    warp_abt<DV, LDV, LDV>(dpt, Vs, warp * 16, dOs, lane);  // dP^T = V dO^T
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
 #if SA_VERSION >= 5
@@ -463,6 +462,15 @@ __device__ __forceinline__ void dkdv_tile(float (&dka)[DQK / 8][4], float (&dva)
         }
 #endif
     }
+}
+
+template <bool MASK = true>
+__device__ __forceinline__ void dkdv_tile(float (&dka)[DQK / 8][4], float (&dva)[DV / 8][4], const int (&my_key)[2], const QueryTile& T, const elem* Ks, const elem* Vs, const elem* Qs, const elem* dOs, float sl2, int warp, int lane, elem* ds_out = nullptr) {
+    const int c2 = (lane & 3) * 2;
+    float st[8][4], dpt[8][4];
+    warp_abt<DQK, LDQ, LDQ>(st, Ks, warp * 16, Qs, lane);   // S^T = K Q^T
+    warp_abt<DV, LDV, LDV>(dpt, Vs, warp * 16, dOs, lane);  // dP^T = V dO^T
+    ds_from_scores<MASK>(st, dpt, my_key, T, sl2, lane);
     warp_xb<DV, LDV>(dva, st, dOs, lane);   // dV += P^T dO
     warp_xb<DQK, LDQ>(dka, dpt, Qs, lane);  // dK += dS^T Q
     if (ds_out) {

@@ -25,20 +25,31 @@ __device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_grou
 template <int N>
 __device__ __forceinline__ void cp_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N)); }
 
+// Where the 16-byte vector v of row r of a shared tile goes (elements): rows of stride LD
+// (padded against bank conflicts, for ldmatrix), or, with SWZ (version 14's wgmma tiles: 64
+// elements = 128 bytes a row, no padding), the 128-byte swizzle: vector v ^ (r % 8).
+template <int LD, bool SWZ>
+__device__ __forceinline__ int tile_offset(int r, int v) {
+    return SWZ ? r * 64 + ((v ^ (r & 7)) << 3) : r * LD + v * 8;
+}
+
 // Queues the copy of a ROWS-row tile of width W (stride LD) from rows row_of(r) (-1: zeros).
-template <int W, int LD, int ROWS = 64, typename RowOf>
+template <int W, int LD, int ROWS = 64, bool SWZ = false, typename RowOf>
 __device__ __forceinline__ void load_tile_async(elem* tile, const elem* base, i64 st, RowOf row_of) {
+    static_assert(!SWZ || W == 64, "swizzled tiles are 64 elements wide");
     constexpr int VEC = 8, PER_ROW = W / VEC;
     for (int i = threadIdx.x; i < ROWS * PER_ROW; i += NTHREADS) {
         int r = i / PER_ROW, v = i % PER_ROW;
         i64 row = row_of(r);
-        cp_async16(tile + r * LD + v * VEC, row >= 0 ? base + row * st + v * VEC : base, row >= 0);
+        cp_async16(tile + tile_offset<LD, SWZ>(r, v), row >= 0 ? base + row * st + v * VEC : base, row >= 0);
     }
 }
 
 // Runs compute(i) for tiles i = 0 .. tiles - 1 while issue(i + 1) copies the next tile into
 // the other stage. Copies queued before the call (a block's fixed tiles) join tile 0's group.
-template <typename Issue, typename Compute>
+// With ASYNC_READS (version 14), tile i is made visible to the tensor cores' asynchronous
+// reads (wgmma) too, not only to ordinary loads.
+template <bool ASYNC_READS = false, typename Issue, typename Compute>
 __device__ __forceinline__ void pipelined(int tiles, Issue issue, Compute compute) {
     if (tiles > 0) issue(0);
     cp_commit();
@@ -50,6 +61,7 @@ __device__ __forceinline__ void pipelined(int tiles, Issue issue, Compute comput
         } else {
             cp_wait<0>();
         }
+        if (ASYNC_READS) asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
         __syncthreads();  // tile i is in shared memory for every thread
         compute(i);
         __syncthreads();  // its stage is free for tile i + 2
@@ -67,8 +79,9 @@ __device__ __forceinline__ void pipelined(int tiles, Issue issue, Compute comput
 //  - the dK/dV kernel reads two queries' statistics in one 8-byte load;
 //  - launch bounds ask for 4 forward / 3 dK/dV blocks per SM (registers capped accordingly).
 // The two tiles of one 64-row step, rows row_of(r) (-1: zeros), widths W1 and W2.
-template <int W1, int LD1, int W2, int LD2, typename RowOf>
+template <int W1, int LD1, int W2, int LD2, bool SWZ = false, typename RowOf>
 __device__ __forceinline__ void load_pair_async(elem* t1, const elem* b1, i64 st1, elem* t2, const elem* b2, i64 st2, RowOf row_of) {
+    static_assert(!SWZ || (W1 == 64 && W2 == 64), "swizzled tiles are 64 elements wide");
     constexpr int TPR = (W1 < W2 ? W1 : W2) / 8;  // threads per row
     const int c = threadIdx.x % TPR;
 #pragma unroll
@@ -76,9 +89,9 @@ __device__ __forceinline__ void load_pair_async(elem* t1, const elem* b1, i64 st
         i64 row = row_of(r);
         bool ok = row >= 0;
 #pragma unroll
-        for (int v = c; v < W1 / 8; v += TPR) cp_async16(t1 + r * LD1 + v * 8, ok ? b1 + row * st1 + v * 8 : b1, ok);
+        for (int v = c; v < W1 / 8; v += TPR) cp_async16(t1 + tile_offset<LD1, SWZ>(r, v), ok ? b1 + row * st1 + v * 8 : b1, ok);
 #pragma unroll
-        for (int v = c; v < W2 / 8; v += TPR) cp_async16(t2 + r * LD2 + v * 8, ok ? b2 + row * st2 + v * 8 : b2, ok);
+        for (int v = c; v < W2 / 8; v += TPR) cp_async16(t2 + tile_offset<LD2, SWZ>(r, v), ok ? b2 + row * st2 + v * 8 : b2, ok);
     }
 }
 // v6: a query tile's statistics join the tile's asynchronous copy (4-byte cp.async, the
@@ -134,22 +147,11 @@ __device__ __forceinline__ void frag_a_trans(unsigned a[4], const elem* tile, in
     ldsm_x4_trans(a, tile + (k0 + (lane & 7) + (mi >> 1) * 8) * ld + q0 + (mi & 1) * 8);
 }
 
-// dq (fp32, global) += scale * dS K for the warp's 16 queries of the tile at t0.
-__device__ __forceinline__ void dq_atomic(float* dq, i64 bh, const Part& P, int s, int t0, int qc, const elem* dSs, const elem* Ks, float scale, int warp, int lane) {
-    float acc[DQK / 8][4];
-    zero(acc);
-#pragma unroll
-    for (int t = 0; t < 4; ++t) {
-        unsigned a[4];
-        frag_a_trans(a, dSs, LDS, warp * 16, t * 16, lane);
-#pragma unroll
-        for (int j = 0; j < DQK / 8; j += 2) {
-            unsigned bb[4];
-            frag_b2(bb, Ks, LDQ, t * 16, j * 8, lane);
-            MMA::run(acc[j], a, bb);
-            MMA::run(acc[j + 1], a, bb + 2);
-        }
-    }
+// dq (fp32, global) += scale * acc, the warp's 16 rows of dS K for the query tile at t0.
+__device__ __forceinline__ void dq_add(float* dq, const float (&acc)[DQK / 8][4], i64 bh, const Part& P, int s, int t0, int qc, float scale, int warp, int lane) {
+#ifdef SA_PROFILE_SKIP_DQ_ADD
+    if (scale != 0.f) return;  // profiling only (ST_SA_DEFINES=SA_PROFILE_SKIP_DQ_ADD=1): what the atomics cost; dQ is wrong
+#endif
     const int g = lane >> 2, c2 = (lane & 3) * 2;
 #if SA_VERSION >= 6
     // v6: 16-byte vector reductions, a quarter of v4's atomic operations. Lanes 2k and 2k+1
@@ -178,6 +180,25 @@ __device__ __forceinline__ void dq_atomic(float* dq, i64 bh, const Part& P, int 
     }
 #endif
 }
+
+// dq (fp32, global) += scale * dS K for the warp's 16 queries of the tile at t0.
+__device__ __forceinline__ void dq_atomic(float* dq, i64 bh, const Part& P, int s, int t0, int qc, const elem* dSs, const elem* Ks, float scale, int warp, int lane) {
+    float acc[DQK / 8][4];
+    zero(acc);
+#pragma unroll
+    for (int t = 0; t < 4; ++t) {
+        unsigned a[4];
+        frag_a_trans(a, dSs, LDS, warp * 16, t * 16, lane);
+#pragma unroll
+        for (int j = 0; j < DQK / 8; j += 2) {
+            unsigned bb[4];
+            frag_b2(bb, Ks, LDQ, t * 16, j * 8, lane);
+            MMA::run(acc[j], a, bb);
+            MMA::run(acc[j + 1], a, bb + 2);
+        }
+    }
+    dq_add(dq, acc, bh, P, s, t0, qc, scale, warp, lane);
+}
 #endif
 
 // The global row of key t0 + r of sequence s, or -1.
@@ -197,12 +218,15 @@ __device__ __forceinline__ KeyBand key_band(const Part& P, int p0, int p_last, i
     return {first, m_hi >= first ? (m_hi - first) / BK + 1 : 0};
 }
 
-// Queues the copy of keys and values t0 .. t0 + BK - 1 into stage i & 1 of Ks0 / Vs0.
+// Queues the copy of keys and values t0 .. t0 + BK - 1 into stage i & 1 of Ks0 / Vs0 (SWZ:
+// version 14's unpadded, swizzled wgmma tiles).
+template <bool SWZ = false>
 __device__ __forceinline__ void queue_keys(elem* Ks0, elem* Vs0, int i, const elem* kb, const elem* vb, i64 skt, i64 svt, const Part& P, int s, int t0, int off) {
     const int st = i & 1;
     auto krow = [&](int r) -> i64 { return key_row_or_none(P, s, t0 + r, off); };
 #if SA_VERSION >= 5
-    load_pair_async<DQK, LDQ, DV, LDV>(Ks0 + st * BK * LDQ, kb, skt, Vs0 + st * BK * LDV, vb, svt, krow);
+    constexpr int LK = SWZ ? 64 : LDQ, LV = SWZ ? 64 : LDV;
+    load_pair_async<DQK, LK, DV, LV, SWZ>(Ks0 + st * BK * LK, kb, skt, Vs0 + st * BK * LV, vb, svt, krow);
 #else
     load_tile_async<DQK, LDQ>(Ks0 + st * BK * LDQ, kb, skt, krow);
     load_tile_async<DV, LDV>(Vs0 + st * BK * LDV, vb, svt, krow);
@@ -220,6 +244,35 @@ __device__ __forceinline__ void fwd_tile_m(float (&o)[MT][DV / 8][4], Rows (&R)[
     for (int mt = 0; mt < MT; ++mt) online_softmax<MASK>(sc[mt], R[mt], o[mt], t0, sl2, lane);
     warp_xb_m<MT, DV, LDV>(o, sc, Vs, lane);  // O += P V
 }
+
+#ifdef SA_WGMMA
+// Version 14: `fwd_tile_m` on wgmma. The warpgroup computes MT 64-row halves of the query
+// tile (warp w: rows 64 mt + 16 w), S = Q K^T from the swizzled shared tiles, then, after the
+// online softmax, O += P V with P from registers.
+template <bool MASK, int MT>
+__device__ __forceinline__ void fwd_tile_wg(float (&o)[MT][DV / 8][4], Rows (&R)[MT], const elem* Qs, const elem* Ks, const elem* Vs, int t0, float sl2, int lane) {
+    float sc[MT][8][4];
+    wg_fence();
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) wg_abt(sc[mt], Qs + mt * 64 * 64, Ks);
+    wg_commit();
+    wg_wait<0>();
+    unsigned pa[MT][4][4];
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) {
+        wg_hold(sc[mt]);
+        online_softmax<MASK>(sc[mt], R[mt], o[mt], t0, sl2, lane);
+        pack_rows(pa[mt], sc[mt]);
+    }
+    wg_fence();
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) wg_xb(o[mt], pa[mt], Vs);  // O += P V
+    wg_commit();
+    wg_wait<0>();
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) wg_hold(o[mt]);
+}
+#endif
 
 // Version 7: each warp of the forward owns FMT = 2 m-tiles (32 query rows, 128 per block) when
 // both head widths are at most 64, so every K and V fragment read from shared memory feeds
@@ -297,50 +350,66 @@ __device__ __forceinline__ void fwd_merge(float (&o)[DV / 8][4], Rows& R, float*
 #define FWD_FINAL_ARG
 #endif
 
-template <int MT>
+// WG (version 14, `SA_WGMMA`): the tiles unpadded and swizzled, products on wgmma, and warp w
+// owning rows 64 mt + 16 w (the warpgroup's m64 halves) instead of 16 (MT w + mt).
+template <int MT, bool WG = false>
 __device__ __forceinline__ void forward_tiles(const elem* q, const elem* k, const elem* v, Str3 sq, Str3 sk, Str3 sv, float* o_part, float* lse_part, const Part& P, int H, float scale FWD_FINAL) {
-    constexpr int BQF = 64 * MT;
+    constexpr int BQF = 64 * MT, LQ = WG ? 64 : LDQ, LK = WG ? 64 : LDQ, LV = WG ? 64 : LDV;
     extern __shared__ __align__(16) unsigned char smem_raw[];
+#ifdef SA_WGMMA
+    elem* Qs = WG ? aligned_tiles(smem_raw) : (elem*)smem_raw;
+#else
     elem* Qs = (elem*)smem_raw;
-    elem* Ks0 = Qs + BQF * LDQ;
-    elem* Vs0 = Ks0 + 2 * BK * LDQ;
+#endif
+    elem* Ks0 = Qs + BQF * LQ;
+    elem* Vs0 = Ks0 + 2 * BK * LK;
     const Tile t = tile_of(P, BQF);
     if (t.p0 >= t.qc) return;
     const int s = t.s, b = t.b, h = t.h, off = t.off, p0 = t.p0, p_last = t.p_last;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, r0 = warp * 16 * MT;
+    auto rows_from = [&](int mt) { return WG ? 64 * mt + 16 * warp : r0 + 16 * mt; };
     const float sl2 = scale * LOG2E;
     const elem *qb = q + b * sq.b + h * sq.h, *kb = k + b * sk.b + h * sk.h, *vb = v + b * sv.b + h * sv.h;
     auto qrow = [&](int r) -> i64 { return p0 + r <= p_last ? q_row(P, s, p0 + r) : -1; };
     const KeyBand kt = key_band(P, p0, p_last, off);
     const int first = kt.first, tiles = kt.tiles;
-    auto issue = [&](int i) { queue_keys(Ks0, Vs0, i, kb, vb, sk.t, sv.t, P, s, first + i * BK, off); };
+    auto issue = [&](int i) { queue_keys<WG>(Ks0, Vs0, i, kb, vb, sk.t, sv.t, P, s, first + i * BK, off); };
     Rows R[MT];
     float o[MT][DV / 8][4];
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt) {
-        R[mt] = rows_of(P, s, p0, p_last, off, r0 + 16 * mt, lane);
+        R[mt] = rows_of(P, s, p0, p_last, off, rows_from(mt), lane);
         zero(o[mt]);
     }
-    load_tile_async<DQK, LDQ, BQF>(Qs, qb, sq.t, qrow);
+    load_tile_async<DQK, LQ, BQF, WG>(Qs, qb, sq.t, qrow);
 #if SA_VERSION >= 5
     // Every row of the tile sees keys t0 .. t0 + BK - 1 when the last row's lower bound and the
     // first row's upper bound enclose them (both bounds grow with the row).
     const int lo_last = lo_of(P, p_last), hi_first = hi_of(P, p0, off);
-    pipelined(tiles, issue, [&](int i) {
+    pipelined<WG>(tiles, issue, [&](int i) {
         const int t0 = first + i * BK;
-        const elem *Ks = Ks0 + (i & 1) * BK * LDQ, *Vs = Vs0 + (i & 1) * BK * LDV;
-        if (lo_last <= t0 && hi_first >= t0 + BK - 1) fwd_tile_m<false>(o, R, Qs, Ks, Vs, t0, sl2, r0, lane);
-        else fwd_tile_m<true>(o, R, Qs, Ks, Vs, t0, sl2, r0, lane);
+        const elem *Ks = Ks0 + (i & 1) * BK * LK, *Vs = Vs0 + (i & 1) * BK * LV;
+        const bool whole = lo_last <= t0 && hi_first >= t0 + BK - 1;
+#ifdef SA_WGMMA
+        if constexpr (WG) {
+            if (whole) fwd_tile_wg<false>(o, R, Qs, Ks, Vs, t0, sl2, lane);
+            else fwd_tile_wg<true>(o, R, Qs, Ks, Vs, t0, sl2, lane);
+        } else
+#endif
+        {
+            if (whole) fwd_tile_m<false>(o, R, Qs, Ks, Vs, t0, sl2, r0, lane);
+            else fwd_tile_m<true>(o, R, Qs, Ks, Vs, t0, sl2, r0, lane);
+        }
     });
 #else
     pipelined(tiles, issue, [&](int i) { fwd_tile_m<true>(o, R, Qs, Ks0 + (i & 1) * BK * LDQ, Vs0 + (i & 1) * BK * LDV, first + i * BK, sl2, r0, lane); });
 #endif
 #if SA_VERSION >= 9
 #pragma unroll
-    for (int mt = 0; mt < MT; ++mt) fwd_merge(o[mt], R[mt], o_part, lse_part, F, (i64)(b * H + h) * P.n, b * F.so.b + h * F.so.h, p0, p_last, r0 + 16 * mt, lane, qrow);
+    for (int mt = 0; mt < MT; ++mt) fwd_merge(o[mt], R[mt], o_part, lse_part, F, (i64)(b * H + h) * P.n, b * F.so.b + h * F.so.h, p0, p_last, rows_from(mt), lane, qrow);
 #else
 #pragma unroll
-    for (int mt = 0; mt < MT; ++mt) fwd_store(o[mt], R[mt], o_part, lse_part, (i64)(b * H + h) * P.n, p0, p_last, r0 + 16 * mt, lane, qrow);
+    for (int mt = 0; mt < MT; ++mt) fwd_store(o[mt], R[mt], o_part, lse_part, (i64)(b * H + h) * P.n, p0, p_last, rows_from(mt), lane, qrow);
 #endif
 }
 

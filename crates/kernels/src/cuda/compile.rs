@@ -54,9 +54,20 @@ pub fn compile(file: &str, defines: &[(&str, &str)], arch: &'static str) -> Resu
     compile_text(file, text, defines, arch, true)
 }
 
+/// The architecture `file` is compiled for on a GPU of `arch`: files using Hopper's
+/// arch-specific instructions (wgmma) need `sm_90a` rather than `sm_90` (their kernels are
+/// compiled only under `__CUDA_ARCH_FEAT_SM90_ALL`; elsewhere the file holds the older ones).
+pub fn arch_for(file: &str, arch: &'static str) -> &'static str {
+    match (file, arch) {
+        ("sparse_attention_wgmma.cu", "sm_90") => "sm_90a",
+        _ => arch,
+    }
+}
+
 /// Compiles `text` (with the common header prepended). `use_cache` reads and writes the disk
 /// cache.
 pub fn compile_text(file: &str, text: &str, defines: &[(&str, &str)], arch: &'static str, use_cache: bool) -> Result<Ptx> {
+    let arch = arch_for(file, arch);
     let source = format!("#line 1 \"common.cuh\"\n{}\n#line 1 \"{file}\"\n{text}", sources::COMMON);
     let mut options = vec!["-std=c++17".to_string()];
     options.extend(defines.iter().map(|(k, v)| format!("-D{k}={v}")));
@@ -125,7 +136,7 @@ pub fn all_variants() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> 
     for e in ["__nv_bfloat16", "__half"] {
         for dqk in ["32", "64", "128"] {
             for dv in ["32", "64", "128"] {
-                for version in ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13"] {
+                for version in ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14"] {
                     let file = super::sparse_attention::source_file(version.parse().unwrap_or(1));
                     v.push((file, vec![("ELEM_TYPE", e), ("DQK", dqk), ("DV", dv), ("SA_VERSION", version)]));
                 }

@@ -17,6 +17,18 @@ pub const FILES: &[(&str, &str)] = &[
     // The versions of the fused sparse attention, each after their shared headers.
     ("sparse_attention.cu", concat!(include_str!("../../cuda/sparse_attention_parts.cuh"), include_str!("../../cuda/sparse_attention_common.cuh"), include_str!("../../cuda/sparse_attention.cu"))),
     ("sparse_attention_v3.cu", concat!(include_str!("../../cuda/sparse_attention_parts.cuh"), include_str!("../../cuda/sparse_attention_common.cuh"), include_str!("../../cuda/sparse_attention_v3.cu"))),
+    // Version 14 adds Hopper's wgmma dK/dV kernel to the v3 file (compiled for sm_90a:
+    // `compile::arch_for`).
+    (
+        "sparse_attention_wgmma.cu",
+        concat!(
+            include_str!("../../cuda/sparse_attention_parts.cuh"),
+            include_str!("../../cuda/sparse_attention_common.cuh"),
+            include_str!("../../cuda/sparse_attention_wgmma.cuh"),
+            include_str!("../../cuda/sparse_attention_v3.cu"),
+            include_str!("../../cuda/sparse_attention_wgmma.cu")
+        ),
+    ),
 ];
 
 /// The text of `file`, or `None` if there is no such source.

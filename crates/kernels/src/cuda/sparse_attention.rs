@@ -80,7 +80,9 @@ fn width(d: usize) -> Result<&'static str> {
 /// tiles (`SaPart::packed_columns`); 12 keeps unpacked parts free of v11's index divisions and
 /// windowed parts in v9's launch order; 13 packs the row-dot's and casts' memory accesses,
 /// gives 32-wide heads more blocks per SM, and runs short parts (packed columns) on 64-row
-/// forward tiles. The default is the newest measured: 13.
+/// forward tiles; 14 runs the forward and the dK/dV kernel on Hopper's wgmma for 64-wide
+/// heads (`sparse_attention_wgmma.cuh`; other widths and GPUs run 13). The default is the
+/// newest measured: 14.
 pub fn version() -> &'static str {
     static V: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
     V.get_or_init(|| match std::env::var("ST_SA_VERSION").as_deref() {
@@ -96,17 +98,20 @@ pub fn version() -> &'static str {
         Ok("10") => "10",
         Ok("11") => "11",
         Ok("12") => "12",
-        _ => "13",
+        Ok("13") => "13",
+        _ => "14",
     })
 }
 
 fn version_number() -> u32 {
-    version().parse().unwrap_or(13)
+    version().parse().unwrap_or(14)
 }
 
 /// The source file of kernel version `version` (also what `compile::all_variants` compiles).
 pub fn source_file(version: u32) -> &'static str {
-    if version >= 3 {
+    if version >= 14 {
+        "sparse_attention_wgmma.cu"
+    } else if version >= 3 {
         "sparse_attention_v3.cu"
     } else {
         "sparse_attention.cu"
@@ -116,6 +121,18 @@ pub fn source_file(version: u32) -> &'static str {
 /// The source file of the selected version.
 fn file() -> &'static str {
     source_file(version_number())
+}
+
+/// Whether the forward and dK/dV kernels are version 14's wgmma ones (`sa_forward_narrow_wg`,
+/// `sa_backward_dkdv_wg`): 64-wide heads on a Hopper GPU (sm_90: wgmma exists there only).
+fn wgmma_kernels(gpu: &Gpu, d: &SaDims) -> bool {
+    version_number() >= 14 && gpu.arch == "sm_90" && d.dqk == 64 && d.dv == 64
+}
+
+/// `sa_backward_dkdv_wg`'s dynamic shared memory: seven 64 x 64 tiles (K, V, two stages of Q
+/// and dO, dS^T) unpadded, plus up to 1 KiB to align them to 1024 bytes.
+fn wgmma_dkdv_shared_bytes(e: Elem) -> usize {
+    7 * TILE * TILE * e.size() + 1024
 }
 
 /// Dynamic shared memory (bytes) of the backward's tile kernels: (dQ, dK/dV). From version 3
@@ -152,6 +169,11 @@ fn tuning_defines() -> &'static [(&'static str, &'static str)] {
         let text: &'static str = Box::leak(std::env::var("ST_SA_DEFINES").unwrap_or_default().into_boxed_str());
         text.split(',').filter_map(|pair| pair.split_once('=')).map(|(k, v)| (k.trim(), v.trim())).collect()
     })
+}
+
+/// A numeric tuning knob of `ST_SA_DEFINES` read by the host.
+fn tuning(name: &str) -> Option<usize> {
+    tuning_defines().iter().find(|(k, _)| *k == name).and_then(|(_, v)| v.parse().ok())
 }
 
 fn defines(e: Elem, d: &SaDims) -> Result<Vec<(&'static str, &'static str)>> {
@@ -207,10 +229,19 @@ fn pack(parts: &[SaPart]) -> Vec<SaPart> {
 /// most `NARROW_Q_LEN` queries a sequence (256: ImageNet's packed columns of 192 rows fill
 /// three 64-row tiles but only one and a half of 128 rows; short sequences gain more from
 /// more, lighter blocks: H200, ImageNet 0.814 -> 0.763 ms, audio 2.30 -> 2.26); the others
-/// take `forward_rows`.
-fn forward_launch(e: Elem, d: &SaDims, part: &SaPart) -> (&'static str, (u32, u32, u32), usize) {
-    let short = tuning_defines().iter().find(|(k, _)| *k == "NARROW_Q_LEN").and_then(|(_, v)| v.parse().ok()).unwrap_or(256);
-    let narrow = version_number() >= 7 && part.window > 0 || version_number() >= 13 && part.q_len <= short;
+/// take `forward_rows`. Version 14 on wgmma (`wgmma_kernels`) keeps that split with
+/// `sa_forward_narrow_wg` and `sa_forward_wg` (128 rows: H200, enwik8 forward 0.94 -> 0.81 ms,
+/// dense 3.12 -> 2.45, although at 3 blocks per SM the compiler serialises its products for
+/// want of registers; `WG_FWD_ROWS=64` runs every part on 64-row tiles).
+fn forward_launch(gpu: &Gpu, e: Elem, d: &SaDims, part: &SaPart) -> (&'static str, (u32, u32, u32), usize) {
+    let short = tuning("NARROW_Q_LEN").unwrap_or(256);
+    let narrow = version_number() >= 7 && part.window > 0 || version_number() >= 13 && part.q_len as usize <= short;
+    if wgmma_kernels(gpu, d) {
+        let q_rows = if narrow || tuning("WG_FWD_ROWS") == Some(64) { TILE } else { 2 * TILE };
+        let grid = tile_grid((part.q_len as usize).div_ceil(q_rows), part, d.batch * part.heads as usize);
+        let name = if q_rows == TILE { "sa_forward_narrow_wg" } else { "sa_forward_wg" };
+        return (name, grid, (q_rows + 4 * TILE) * TILE * e.size() + 1024);
+    }
     let q_rows = if narrow { TILE } else { forward_rows(d) };
     let grid = tile_grid((part.q_len as usize).div_ceil(q_rows), part, d.batch * part.heads as usize);
     (if narrow { "sa_forward_narrow" } else { "sa_forward" }, grid, forward_shared_bytes(e, d, q_rows))
@@ -265,7 +296,7 @@ pub fn forward(gpu: &Gpu, e: Elem, d: SaDims, q: View, k: View, v: View, parts: 
     let h = d.heads as i32;
     for (i, part) in parts.iter().enumerate() {
         let (op, lp) = (o_parts.ptr_at(gpu, i * rows * d.dv), lse_parts.ptr_at(gpu, i * rows));
-        let (name, grid, smem) = forward_launch(e, &d, part);
+        let (name, grid, smem) = forward_launch(gpu, e, &d, part);
         tiles!(gpu, &defs, name, grid, smem, [&q.ptr, &k.ptr, &v.ptr, &q.strides, &k.strides, &v.strides, &op, &lp, part, &h, &scale]);
     }
     let out = gpu.alloc(e, rows * d.dv)?;
@@ -358,12 +389,12 @@ fn backward_v8(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v, dout]: [View; 4], lse: u
     };
     let (dk, dv) = (acc(d.dqk)?, acc(d.dv)?);
     let (dk_out, dv_out) = (gpu.alloc(e, rows * d.dqk)?, gpu.alloc(e, rows * d.dv)?);
-    let (_, smem) = backward_shared_bytes(e, &d);
+    let (name, smem) = if wgmma_kernels(gpu, &d) { ("sa_backward_dkdv_wg", wgmma_dkdv_shared_bytes(e)) } else { ("sa_backward_dkdv", backward_shared_bytes(e, &d).1) };
     let (dqp, dkp, dvp, dsp, dko, dvo) = (dq.ptr(gpu), dk.ptr(gpu), dv.ptr(gpu), dsum.ptr(gpu), dk_out.ptr(gpu), dv_out.ptr(gpu));
     for (i, part) in parts.iter().enumerate() {
         let mode = i32::from(i == 0 && first_covers) | (i32::from(i == parts.len() - 1 && last_covers) << 1);
         let grid = tile_grid((part.k_len as usize).div_ceil(TILE), part, d.batch * part.heads as usize);
-        tiles!(gpu, &defs, "sa_backward_dkdv", grid, smem, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dkp, &dvp, &dqp, part, &h, &scale, &dko, &dvo, &mode]);
+        tiles!(gpu, &defs, name, grid, smem, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dkp, &dvp, &dqp, part, &h, &scale, &dko, &dvo, &mode]);
     }
     let cast = |acc: &DevBuf, out: &DevBuf, len: usize| super::launch::cast(gpu, Elem::F32, e, acc.ptr(gpu), out.ptr(gpu), len);
     if !last_covers {
@@ -395,7 +426,7 @@ fn forward_v9(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v]: [View; 3], parts: &[SaPa
     for (i, part) in parts.iter().enumerate() {
         let mode = i32::from(i == 0 && first_covers) | (i32::from(i == parts.len() - 1 && last_covers) << 1);
         let fin = Final { out: out.ptr(gpu), so, lse: lse.ptr(gpu), mode };
-        let (name, grid, smem) = forward_launch(e, &d, part);
+        let (name, grid, smem) = forward_launch(gpu, e, &d, part);
         tiles!(gpu, &defs, name, grid, smem, [&q.ptr, &k.ptr, &v.ptr, &q.strides, &k.strides, &v.strides, &op, &lp, part, &h, &scale, &fin]);
     }
     if !last_covers {

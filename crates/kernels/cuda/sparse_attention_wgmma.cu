@@ -1,0 +1,154 @@
+// sparse_attention_wgmma.cu: the kernels of version 14 (Hopper's wgmma; primitives and the
+// reasons in sparse_attention_wgmma.cuh): the dK/dV kernel, the forward entry points (their
+// body is `forward_tiles` of the v3 file, on its wgmma path) and a check of the operand layouts.
+
+#ifdef SA_WGMMA
+
+// dK, dV (and dQ by atomics) for one key tile, as `sa_backward_dkdv` of v8+ computes them:
+// per query tile, S^T = K Q^T and dP^T = V dO^T (two chains of 4 wgmma), P^T and dS^T by
+// `ds_from_scores`, dV += P^T dO and dK += dS^T Q (A from registers), dS^T to shared memory,
+// dQ = dS K (A = dS^T read transposed), added to global dQ.
+extern "C" __global__ void DKDV_BOUNDS sa_backward_dkdv_wg(const elem* q, const elem* k, const elem* v, const elem* dout, Str3 sq, Str3 sk, Str3 sv, Str3 sd,
+                                                          const float* lse, const float* dsum, float* dk, float* dv, float* dq, Part P, int H, float scale DKDV_OUT) {
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    elem* Ks = aligned_tiles(smem_raw);  // 7 tiles of 64 x 64: K, V, Q x 2, dO x 2, dS^T
+    elem* Vs = Ks + 64 * 64;
+    elem* Qs0 = Vs + 64 * 64;
+    elem* dOs0 = Qs0 + 2 * 64 * 64;
+    elem* dSs = dOs0 + 2 * 64 * 64;
+    __shared__ QueryTile T[2];
+    const Tile t = tile_of(P, BK, false);
+    const int s = t.s, b = t.b, h = t.h, off = t.off, qc = t.qc, m0 = t.p0;
+    if (m0 >= P.k_len) return;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c2 = (lane & 3) * 2;
+    const float sl2 = scale * LOG2E;
+    const i64 bh = (i64)(b * H + h) * P.n;
+    const elem *qb = q + b * sq.b + h * sq.h, *db = dout + b * sd.b + h * sd.h;
+    auto krow = [&](int r) -> i64 { return key_row_or_none(P, s, m0 + r, off); };
+    load_tile_async<64, 64, 64, true>(Ks, k + b * sk.b + h * sk.h, sk.t, krow);
+    load_tile_async<64, 64, 64, true>(Vs, v + b * sv.b + h * sv.h, sv.t, krow);
+    const int m_last = min(m0 + BK, P.k_len) - 1;
+    const int p_first = first_query_seeing(P, m0, off, qc);
+    const int p_end = min(P.window > 0 ? min(qc, m_last + P.window) : qc, P.seg == INT_MAX ? qc : (m_last / P.seg + 1) * P.seg);
+    const int first = (p_first / BQ) * BQ;
+    const int tiles = p_end > first ? (p_end - first + BQ - 1) / BQ : 0;
+    auto issue = [&](int i) {
+        const int t0 = first + i * BQ, st = i & 1;
+        auto qrow = [&](int r) -> i64 { return t0 + r < qc ? q_row(P, s, t0 + r) : -1; };
+        query_tile_async(T[st], P, s, t0, qc, off, bh, lse, dsum);
+        load_pair_async<64, 64, 64, 64, true>(Qs0 + st * 64 * 64, qb, sq.t, dOs0 + st * 64 * 64, db, sd.t, qrow);
+    };
+    float dka[8][4], dva[8][4];
+    zero(dka);
+    zero(dva);
+    const int my_key[2] = {m0 + warp * 16 + g, m0 + warp * 16 + g + 8};
+    pipelined<true>(tiles, issue, [&](int i) {
+        const int t0 = first + i * BQ;
+        const elem *Qs = Qs0 + (i & 1) * 64 * 64, *dOs = dOs0 + (i & 1) * 64 * 64;
+        float st[8][4], dpt[8][4];
+        wg_fence();
+        wg_abt(st, Ks, Qs);    // S^T = K Q^T
+        wg_abt(dpt, Vs, dOs);  // dP^T = V dO^T
+        wg_commit();
+        wg_wait<0>();
+        wg_hold(st);
+        wg_hold(dpt);
+        // Every query of the tile exists and sees every key of the block: no masks.
+        if (t0 + BQ <= qc && lo_of(P, t0 + BQ - 1) <= m0 && hi_of(P, t0, off) >= m0 + BK - 1) ds_from_scores<false>(st, dpt, my_key, T[i & 1], sl2, lane);
+        else ds_from_scores<true>(st, dpt, my_key, T[i & 1], sl2, lane);
+        unsigned pa[4][4], ds[4][4];
+        pack_rows(pa, st);
+        pack_rows(ds, dpt);
+        wg_fence();
+        wg_xb(dva, pa, dOs);  // dV += P^T dO
+        wg_xb(dka, ds, Qs);   // dK += dS^T Q
+        wg_commit();
+        // dS^T (row = key, column = query) to shared memory while those run: fragment k holds
+        // columns 16k + c2 (+ 8) of rows r and r + 8.
+        const int r = warp * 16 + g;
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {
+            *(unsigned*)(dSs + tile_offset<64, true>(r, 2 * k) + c2) = ds[k][0];
+            *(unsigned*)(dSs + tile_offset<64, true>(r + 8, 2 * k) + c2) = ds[k][1];
+            *(unsigned*)(dSs + tile_offset<64, true>(r, 2 * k + 1) + c2) = ds[k][2];
+            *(unsigned*)(dSs + tile_offset<64, true>(r + 8, 2 * k + 1) + c2) = ds[k][3];
+        }
+        fence_async_shared();
+        __syncthreads();  // every warp's dS^T rows are in dSs
+        wg_wait<0>();
+        wg_hold(dva);
+        wg_hold(dka);
+        float dqa[8][4];
+        wg_fence();
+        wg_atb(dqa, dSs, Ks);  // dQ = dS K
+        wg_commit();
+        wg_wait<0>();
+        wg_hold(dqa);
+        dq_add(dq, dqa, bh, P, s, t0, qc, scale, warp, lane);
+    });
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+        const i64 row = krow(warp * 16 + g + 8 * i);
+        if (row < 0) continue;
+        finish_row<DQK>(dk + (bh + row) * DQK, dk_out + (bh + row) * DQK, dka, i, scale, lane, mode);
+        finish_row<DV>(dv + (bh + row) * DV, dv_out + (bh + row) * DV, dva, i, 1.f, lane, mode);
+    }
+}
+
+// The forward on wgmma: 128-row query tiles (two m64 halves), and 64-row ones for the parts
+// the host gives `sa_forward_narrow` (windowed and short ones).
+extern "C" __global__ void FWD_BOUNDS sa_forward_wg(const elem* q, const elem* k, const elem* v, Str3 sq, Str3 sk, Str3 sv, float* o_part, float* lse_part, Part P, int H, float scale FWD_FINAL) {
+    forward_tiles<2, true>(q, k, v, sq, sk, sv, o_part, lse_part, P, H, scale FWD_FINAL_ARG);
+}
+// (5 blocks per SM: 102 registers, no spills; H200, audio 2.055 -> 2.036 ms against 4.)
+#ifndef NARROW_WG_BLOCKS
+#define NARROW_WG_BLOCKS 5
+#endif
+extern "C" __global__ void __launch_bounds__(NTHREADS, NARROW_WG_BLOCKS) sa_forward_narrow_wg(const elem* q, const elem* k, const elem* v, Str3 sq, Str3 sk, Str3 sv, float* o_part, float* lse_part, Part P, int H, float scale FWD_FINAL) {
+    forward_tiles<1, true>(q, k, v, sq, sk, sv, o_part, lse_part, P, H, scale FWD_FINAL_ARG);
+}
+
+// A check of the three operand layouts of sparse_attention_wgmma.cuh on one 64 x 64 pair (tests/gpu_wgmma.rs compares
+// it with the CPU): out[0] = A B^T, out[1] = A B (A from registers), out[2] = A^T B; each
+// fp32, row-major 64 x 64. One block of 128 threads.
+extern "C" __global__ void sa_wgmma_check(const elem* a, const elem* b, float* out) {
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    elem* As = aligned_tiles(smem_raw);
+    elem* Bs = As + 64 * 64;
+    load_tile_async<64, 64, 64, true>(As, a, 64, [](int r) -> i64 { return r; });
+    load_tile_async<64, 64, 64, true>(Bs, b, 64, [](int r) -> i64 { return r; });
+    cp_commit();
+    cp_wait<0>();
+    fence_async_shared();
+    __syncthreads();
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c2 = (lane & 3) * 2;
+    // A's rows of this warp as accumulator-layout registers, for the register-A product.
+    float x[8][4];
+#pragma unroll
+    for (int j = 0; j < 8; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+            const int r = warp * 16 + g + (e >> 1) * 8, c = j * 8 + c2 + (e & 1);
+            x[j][e] = to_f(As[tile_offset<64, true>(r, c / 8) + c % 8]);
+        }
+    float d[3][8][4];
+    zero(d[1]);
+    unsigned xa[4][4];
+    pack_rows(xa, x);
+    wg_fence();
+    wg_abt(d[0], As, Bs);
+    wg_xb(d[1], xa, Bs);
+    wg_atb(d[2], As, Bs);
+    wg_commit();
+    wg_wait<0>();
+#pragma unroll
+    for (int m = 0; m < 3; ++m) {
+        wg_hold(d[m]);
+#pragma unroll
+        for (int j = 0; j < 8; ++j)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) out[m * 4096 + (warp * 16 + g + (e >> 1) * 8) * 64 + j * 8 + c2 + (e & 1)] = d[m][j][e];
+    }
+}
+
+#endif

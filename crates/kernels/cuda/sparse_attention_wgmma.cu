@@ -7,15 +7,16 @@
 // dK, dV (and dQ by atomics) for one key tile, as `sa_backward_dkdv` of v8+ computes them:
 // per query tile, S^T = K Q^T and dP^T = V dO^T (two chains of 4 wgmma), P^T and dS^T by
 // `ds_from_scores`, dV += P^T dO and dK += dS^T Q (A from registers), dS^T to shared memory,
-// dQ = dS K (A = dS^T read transposed), added to global dQ.
+// dQ = dS K (A = dS^T read transposed), added to global dQ: by one bulk reduction when the
+// tile's queries are one run of rows (H200: enwik8 3.29 -> 3.20 ms), else by vector atomics.
 extern "C" __global__ void DKDV_BOUNDS sa_backward_dkdv_wg(const elem* q, const elem* k, const elem* v, const elem* dout, Str3 sq, Str3 sk, Str3 sv, Str3 sd,
                                                           const float* lse, const float* dsum, float* dk, float* dv, float* dq, Part P, int H, float scale DKDV_OUT) {
     extern __shared__ __align__(16) unsigned char smem_raw[];
     elem* Ks = aligned_tiles(smem_raw);  // 7 tiles of 64 x 64: K, V, Q x 2, dO x 2, dS^T
     elem* Vs = Ks + 64 * 64;
-    elem* Qs0 = Vs + 64 * 64;
-    elem* dOs0 = Qs0 + 2 * 64 * 64;
-    elem* dSs = dOs0 + 2 * 64 * 64;
+    elem* Qs0 = Vs + 64 * 64;  // stage st: Q at Qs0 + 2 st 64 x 64, dO right after it
+    elem* dOs0 = Qs0 + 64 * 64;
+    elem* dSs = Qs0 + 4 * 64 * 64;
     __shared__ QueryTile T[2];
     const Tile t = tile_of(P, BK, false);
     const int s = t.s, b = t.b, h = t.h, off = t.off, qc = t.qc, m0 = t.p0;
@@ -36,7 +37,7 @@ extern "C" __global__ void DKDV_BOUNDS sa_backward_dkdv_wg(const elem* q, const 
         const int t0 = first + i * BQ, st = i & 1;
         auto qrow = [&](int r) -> i64 { return t0 + r < qc ? q_row(P, s, t0 + r) : -1; };
         query_tile_async(T[st], P, s, t0, qc, off, bh, lse, dsum);
-        load_pair_async<64, 64, 64, 64, true>(Qs0 + st * 64 * 64, qb, sq.t, dOs0 + st * 64 * 64, db, sd.t, qrow);
+        load_pair_async<64, 64, 64, 64, true>(Qs0 + st * 2 * 64 * 64, qb, sq.t, dOs0 + st * 2 * 64 * 64, db, sd.t, qrow);
     };
     float dka[8][4], dva[8][4];
     zero(dka);
@@ -44,7 +45,7 @@ extern "C" __global__ void DKDV_BOUNDS sa_backward_dkdv_wg(const elem* q, const 
     const int my_key[2] = {m0 + warp * 16 + g, m0 + warp * 16 + g + 8};
     pipelined<true>(tiles, issue, [&](int i) {
         const int t0 = first + i * BQ;
-        const elem *Qs = Qs0 + (i & 1) * 64 * 64, *dOs = dOs0 + (i & 1) * 64 * 64;
+        const elem *Qs = Qs0 + (i & 1) * 2 * 64 * 64, *dOs = dOs0 + (i & 1) * 2 * 64 * 64;
         float st[8][4], dpt[8][4];
         wg_fence();
         wg_abt(st, Ks, Qs);    // S^T = K Q^T
@@ -84,7 +85,27 @@ extern "C" __global__ void DKDV_BOUNDS sa_backward_dkdv_wg(const elem* q, const 
         wg_commit();
         wg_wait<0>();
         wg_hold(dqa);
+#ifdef SA_PROFILE_SKIP_DQ_ADD
         dq_add(dq, dqa, bh, P, s, t0, qc, scale, warp, lane);
+#else
+        // The 64 query rows of the tile are one run of dQ rows (consecutive queries, none
+        // missing): one bulk reduction of the 16 KB tile from shared memory (into the stage's
+        // Q and dO tiles, read for the last time above), instead of 1,024 vector atomics.
+        if (t0 + BQ <= qc && P.q_step == 1 && P.q_group == INT_MAX) {
+            float* stage = (float*)(Qs0 + (i & 1) * 2 * 64 * 64);
+            const int r = warp * 16 + g;
+#pragma unroll
+            for (int j = 0; j < 8; ++j) {
+                *(float2*)(stage + r * 64 + j * 8 + c2) = make_float2(dqa[j][0] * scale, dqa[j][1] * scale);
+                *(float2*)(stage + (r + 8) * 64 + j * 8 + c2) = make_float2(dqa[j][2] * scale, dqa[j][3] * scale);
+            }
+            fence_async_shared();
+            __syncthreads();
+            if (threadIdx.x == 0) bulk_add_f32(dq + (bh + q_row(P, s, t0)) * DQK, stage, 64 * DQK * 4);
+        } else {
+            dq_add(dq, dqa, bh, P, s, t0, qc, scale, warp, lane);
+        }
+#endif
     });
 #pragma unroll
     for (int i = 0; i < 2; ++i) {

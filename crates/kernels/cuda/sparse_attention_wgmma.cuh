@@ -95,6 +95,15 @@ __device__ __forceinline__ void wg_atb(float (&d)[8][4], const elem* A, const el
     for (int k = 0; k < 4; ++k) wg_ss<1, 1>(d, da + k * WG_MN_MAJOR_STEP, db + k * WG_MN_MAJOR_STEP, k > 0);
 }
 
+// global[0 .. bytes) += shared[0 .. bytes) (fp32), by the tensor memory accelerator in one
+// bulk reduction; returns once the shared source has been read (it may then be overwritten).
+__device__ __forceinline__ void bulk_add_f32(float* global, const float* shared, int bytes) {
+    const unsigned src = (unsigned)__cvta_generic_to_shared(shared);
+    asm volatile("cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], %2;" ::"l"(global), "r"(src), "r"(bytes) : "memory");
+    asm volatile("cp.async.bulk.commit_group;" ::: "memory");
+    asm volatile("cp.async.bulk.wait_group.read 0;" ::: "memory");
+}
+
 // The first 1024-byte aligned address of the dynamic shared memory (the swizzle pattern is
 // a function of the address bits, so its tiles must start on a 1024-byte boundary).
 __device__ __forceinline__ elem* aligned_tiles(unsigned char* raw) {

@@ -148,10 +148,15 @@ __device__ __forceinline__ void frag_a_trans(unsigned a[4], const elem* tile, in
 }
 
 // dq (fp32, global) += scale * acc, the warp's 16 rows of dS K for the query tile at t0.
-__device__ __forceinline__ void dq_add(float* dq, const float (&acc)[DQK / 8][4], i64 bh, const Part& P, int s, int t0, int qc, float scale, int warp, int lane) {
+// Profiling only (ST_SA_DEFINES=SA_PROFILE_SKIP_DQ_ADD=1): dQ tiles are not added, which
+// shows what the reductions cost; dQ is then wrong.
 #ifdef SA_PROFILE_SKIP_DQ_ADD
-    if (scale != 0.f) return;  // profiling only (ST_SA_DEFINES=SA_PROFILE_SKIP_DQ_ADD=1): what the atomics cost; dQ is wrong
+constexpr bool skip_dq_add = true;
+#else
+constexpr bool skip_dq_add = false;
 #endif
+__device__ __forceinline__ void dq_add(float* dq, const float (&acc)[DQK / 8][4], i64 bh, const Part& P, int s, int t0, int qc, float scale, int warp, int lane) {
+    if (skip_dq_add) return;
     const int g = lane >> 2, c2 = (lane & 3) * 2;
 #if SA_VERSION >= 6
     // v6: 16-byte vector reductions, a quarter of v4's atomic operations. Lanes 2k and 2k+1
@@ -207,15 +212,35 @@ __device__ __forceinline__ i64 key_row_or_none(const Part& P, int s, int m, int 
     return (row >= 0 && row < P.n) ? row : -1;
 }
 
-// The key tiles a query tile (rows p0 .. p_last) walks: from the tile holding lo(p0) to the one
-// holding hi(p_last).
-struct KeyBand {
+// A run of tiles a block walks: `tiles` tiles from position `first`.
+struct TileBand {
     int first, tiles;
 };
-__device__ __forceinline__ KeyBand key_band(const Part& P, int p0, int p_last, int off) {
+// The key tiles a query tile (rows p0 .. p_last) walks: from the tile holding lo(p0) to the one
+// holding hi(p_last).
+__device__ __forceinline__ TileBand key_band(const Part& P, int p0, int p_last, int off) {
     const int m_lo = lo_of(P, p0), m_hi = hi_of(P, p_last, off);
     const int first = (m_lo / BK) * BK;
     return {first, m_hi >= first ? (m_hi - first) / BK + 1 : 0};
+}
+// The query tiles a key tile (keys m0 ..) walks: from the tile holding the first query that
+// sees m0 to the end of the queries that can see the tile's last key.
+__device__ __forceinline__ TileBand query_band(const Part& P, int m0, int off, int qc) {
+    const int m_last = min(m0 + BK, P.k_len) - 1;
+    const int p_first = first_query_seeing(P, m0, off, qc);
+#if SA_VERSION >= 11
+    // Queries see keys of their own segment only: none past the last key's segment.
+    const int p_end = min(P.window > 0 ? min(qc, m_last + P.window) : qc, P.seg == INT_MAX ? qc : (m_last / P.seg + 1) * P.seg);
+#else
+    const int p_end = P.window > 0 ? min(qc, m_last + P.window) : qc;
+#endif
+    const int first = (p_first / BQ) * BQ;
+    return {first, p_end > first ? (p_end - first + BQ - 1) / BQ : 0};
+}
+// Whether every query of the tile at t0 exists and sees every key of the block at m0 (both
+// bounds grow with the query): such a tile needs no masks.
+__device__ __forceinline__ bool tile_sees_block(const Part& P, int t0, int qc, int m0, int off) {
+    return t0 + BQ <= qc && lo_of(P, t0 + BQ - 1) <= m0 && hi_of(P, t0, off) >= m0 + BK - 1;
 }
 
 // Queues the copy of keys and values t0 .. t0 + BK - 1 into stage i & 1 of Ks0 / Vs0 (SWZ:
@@ -354,15 +379,15 @@ __device__ __forceinline__ void fwd_merge(float (&o)[DV / 8][4], Rows& R, float*
 // owning rows 64 mt + 16 w (the warpgroup's m64 halves) instead of 16 (MT w + mt).
 template <int MT, bool WG = false>
 __device__ __forceinline__ void forward_tiles(const elem* q, const elem* k, const elem* v, Str3 sq, Str3 sk, Str3 sv, float* o_part, float* lse_part, const Part& P, int H, float scale FWD_FINAL) {
-    constexpr int BQF = 64 * MT, LQ = WG ? 64 : LDQ, LK = WG ? 64 : LDQ, LV = WG ? 64 : LDV;
+    constexpr int BQF = 64 * MT, LQK = WG ? 64 : LDQ, LV = WG ? 64 : LDV;
     extern __shared__ __align__(16) unsigned char smem_raw[];
 #ifdef SA_WGMMA
     elem* Qs = WG ? aligned_tiles(smem_raw) : (elem*)smem_raw;
 #else
     elem* Qs = (elem*)smem_raw;
 #endif
-    elem* Ks0 = Qs + BQF * LQ;
-    elem* Vs0 = Ks0 + 2 * BK * LK;
+    elem* Ks0 = Qs + BQF * LQK;
+    elem* Vs0 = Ks0 + 2 * BK * LQK;
     const Tile t = tile_of(P, BQF);
     if (t.p0 >= t.qc) return;
     const int s = t.s, b = t.b, h = t.h, off = t.off, p0 = t.p0, p_last = t.p_last;
@@ -371,7 +396,7 @@ __device__ __forceinline__ void forward_tiles(const elem* q, const elem* k, cons
     const float sl2 = scale * LOG2E;
     const elem *qb = q + b * sq.b + h * sq.h, *kb = k + b * sk.b + h * sk.h, *vb = v + b * sv.b + h * sv.h;
     auto qrow = [&](int r) -> i64 { return p0 + r <= p_last ? q_row(P, s, p0 + r) : -1; };
-    const KeyBand kt = key_band(P, p0, p_last, off);
+    const TileBand kt = key_band(P, p0, p_last, off);
     const int first = kt.first, tiles = kt.tiles;
     auto issue = [&](int i) { queue_keys<WG>(Ks0, Vs0, i, kb, vb, sk.t, sv.t, P, s, first + i * BK, off); };
     Rows R[MT];
@@ -381,14 +406,14 @@ __device__ __forceinline__ void forward_tiles(const elem* q, const elem* k, cons
         R[mt] = rows_of(P, s, p0, p_last, off, rows_from(mt), lane);
         zero(o[mt]);
     }
-    load_tile_async<DQK, LQ, BQF, WG>(Qs, qb, sq.t, qrow);
+    load_tile_async<DQK, LQK, BQF, WG>(Qs, qb, sq.t, qrow);
 #if SA_VERSION >= 5
     // Every row of the tile sees keys t0 .. t0 + BK - 1 when the last row's lower bound and the
     // first row's upper bound enclose them (both bounds grow with the row).
     const int lo_last = lo_of(P, p_last), hi_first = hi_of(P, p0, off);
     pipelined<WG>(tiles, issue, [&](int i) {
         const int t0 = first + i * BK;
-        const elem *Ks = Ks0 + (i & 1) * BK * LK, *Vs = Vs0 + (i & 1) * BK * LV;
+        const elem *Ks = Ks0 + (i & 1) * BK * LQK, *Vs = Vs0 + (i & 1) * BK * LV;
         const bool whole = lo_last <= t0 && hi_first >= t0 + BK - 1;
 #ifdef SA_WGMMA
         if constexpr (WG) {
@@ -442,7 +467,7 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) sa_backward_dq(const elem
     const float sl2 = scale * LOG2E;
     const elem *kb = k + b * sk.b + h * sk.h, *vb = v + b * sv.b + h * sv.h;
     auto qrow = [&](int r) -> i64 { return p0 + r <= p_last ? q_row(P, s, p0 + r) : -1; };
-    const KeyBand kt = key_band(P, p0, p_last, off);
+    const TileBand kt = key_band(P, p0, p_last, off);
     const int first = kt.first, tiles = kt.tiles;
     auto issue = [&](int i) { queue_keys(Ks0, Vs0, i, kb, vb, sk.t, sv.t, P, s, first + i * BK, off); };
     const i64 bh = (i64)(b * H + h) * P.n;
@@ -486,6 +511,18 @@ __device__ __forceinline__ void finish_row(float* acc_row, elem* out_row, const 
         else *(float2*)(acc_row + j * 8 + c2) = val;
     }
 }
+// The end of a dK/dV block: the warp's two key rows per thread (krow(r): global row of key
+// r of the block, or -1) finished by `finish_row` (dK scaled).
+template <typename KeyRow>
+__device__ __forceinline__ void finish_key_rows(float* dk, float* dv, elem* dk_out, elem* dv_out, const float (&dka)[DQK / 8][4], const float (&dva)[DV / 8][4], i64 bh, KeyRow krow, float scale, int warp, int lane, int mode) {
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+        const i64 row = krow(warp * 16 + (lane >> 2) + 8 * i);
+        if (row < 0) continue;
+        finish_row<DQK>(dk + (bh + row) * DQK, dk_out + (bh + row) * DQK, dka, i, scale, lane, mode);
+        finish_row<DV>(dv + (bh + row) * DV, dv_out + (bh + row) * DV, dva, i, 1.f, lane, mode);
+    }
+}
 #define DKDV_OUT , elem *dk_out, elem *dv_out, int mode
 #else
 #define DKDV_OUT
@@ -512,16 +549,8 @@ extern "C" __global__ void DKDV_BOUNDS sa_backward_dkdv(const elem* q, const ele
     auto krow = [&](int r) -> i64 { return key_row_or_none(P, s, m0 + r, off); };
     load_tile_async<DQK, LDQ>(Ks, k + b * sk.b + h * sk.h, sk.t, krow);
     load_tile_async<DV, LDV>(Vs, v + b * sv.b + h * sv.h, sv.t, krow);
-    const int m_last = min(m0 + BK, P.k_len) - 1;
-    const int p_first = first_query_seeing(P, m0, off, qc);
-#if SA_VERSION >= 11
-    // Queries see keys of their own segment only: none past the last key's segment.
-    const int p_end = min(P.window > 0 ? min(qc, m_last + P.window) : qc, P.seg == INT_MAX ? qc : (m_last / P.seg + 1) * P.seg);
-#else
-    const int p_end = P.window > 0 ? min(qc, m_last + P.window) : qc;
-#endif
-    const int first = (p_first / BQ) * BQ;
-    const int tiles = p_end > first ? (p_end - first + BQ - 1) / BQ : 0;
+    const TileBand qt = query_band(P, m0, off, qc);
+    const int first = qt.first, tiles = qt.tiles;
     auto issue = [&](int i) {
         int t0 = first + i * BQ, st = i & 1;
         auto qrow = [&](int r) -> i64 { return t0 + r < qc ? q_row(P, s, t0 + r) : -1; };
@@ -545,8 +574,7 @@ extern "C" __global__ void DKDV_BOUNDS sa_backward_dkdv(const elem* q, const ele
     pipelined(tiles, issue, [&](int i) {
         const int t0 = first + i * BQ;
         const elem *Qs = Qs0 + (i & 1) * BQ * LDQ, *dOs = dOs0 + (i & 1) * BQ * LDV;
-        // Every query of the tile exists and sees every key of the block.
-        if (t0 + BQ <= qc && lo_of(P, t0 + BQ - 1) <= m0 && hi_of(P, t0, off) >= m0 + BK - 1) dkdv_tile<false>(dka, dva, my_key, T[i & 1], Ks, Vs, Qs, dOs, sl2, warp, lane, dSs);
+        if (tile_sees_block(P, t0, qc, m0, off)) dkdv_tile<false>(dka, dva, my_key, T[i & 1], Ks, Vs, Qs, dOs, sl2, warp, lane, dSs);
         else dkdv_tile<true>(dka, dva, my_key, T[i & 1], Ks, Vs, Qs, dOs, sl2, warp, lane, dSs);
         __syncthreads();  // every warp's dS^T rows are in dSs
         dq_atomic(dq, bh, P, s, t0, qc, dSs, Ks, scale, warp, lane);
@@ -561,16 +589,15 @@ extern "C" __global__ void DKDV_BOUNDS sa_backward_dkdv(const elem* q, const ele
     (void)dq;
     pipelined(tiles, issue, [&](int i) { dkdv_tile(dka, dva, my_key, T[i & 1], Ks, Vs, Qs0 + (i & 1) * BQ * LDQ, dOs0 + (i & 1) * BQ * LDV, sl2, warp, lane); });
 #endif
+#if SA_VERSION >= 8
+    finish_key_rows(dk, dv, dk_out, dv_out, dka, dva, bh, krow, scale, warp, lane, mode);
+#else
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
         i64 row = krow(warp * 16 + g + 8 * i);
         if (row < 0) continue;
-#if SA_VERSION >= 8
-        finish_row<DQK>(dk + (bh + row) * DQK, dk_out + (bh + row) * DQK, dka, i, scale, lane, mode);
-        finish_row<DV>(dv + (bh + row) * DV, dv_out + (bh + row) * DV, dva, i, 1.f, lane, mode);
-#else
         add_row<DQK>(dk + (bh + row) * DQK, dka, i, scale, lane);
         add_row<DV>(dv + (bh + row) * DV, dva, i, 1.f, lane);
-#endif
     }
+#endif
 }

@@ -4,6 +4,21 @@
 
 #ifdef SA_WGMMA
 
+// dq_rows[0 .. 64 x 64) += scale * acc (64 consecutive rows of dQ, the warpgroup's 64 x 64
+// accumulator), staged as fp32 in `stage` (16 KB of shared memory free until the block's next
+// barrier) and added by one bulk reduction rather than 1,024 vector atomics.
+__device__ __forceinline__ void dq_add_bulk(float* dq_rows, float* stage, const float (&acc)[8][4], float scale, int warp, int lane) {
+    const int r = warp * 16 + (lane >> 2), c2 = (lane & 3) * 2;
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+        *(float2*)(stage + r * 64 + j * 8 + c2) = make_float2(acc[j][0] * scale, acc[j][1] * scale);
+        *(float2*)(stage + (r + 8) * 64 + j * 8 + c2) = make_float2(acc[j][2] * scale, acc[j][3] * scale);
+    }
+    fence_async_shared();
+    __syncthreads();
+    if (threadIdx.x == 0) bulk_add_f32(dq_rows, stage, 64 * 64 * 4);
+}
+
 // dK, dV (and dQ by atomics) for one key tile, as `sa_backward_dkdv` of v8+ computes them:
 // per query tile, S^T = K Q^T and dP^T = V dO^T (two chains of 4 wgmma), P^T and dS^T by
 // `ds_from_scores`, dV += P^T dO and dK += dS^T Q (A from registers), dS^T to shared memory,
@@ -28,11 +43,8 @@ extern "C" __global__ void DKDV_BOUNDS sa_backward_dkdv_wg(const elem* q, const 
     auto krow = [&](int r) -> i64 { return key_row_or_none(P, s, m0 + r, off); };
     load_tile_async<64, 64, 64, true>(Ks, k + b * sk.b + h * sk.h, sk.t, krow);
     load_tile_async<64, 64, 64, true>(Vs, v + b * sv.b + h * sv.h, sv.t, krow);
-    const int m_last = min(m0 + BK, P.k_len) - 1;
-    const int p_first = first_query_seeing(P, m0, off, qc);
-    const int p_end = min(P.window > 0 ? min(qc, m_last + P.window) : qc, P.seg == INT_MAX ? qc : (m_last / P.seg + 1) * P.seg);
-    const int first = (p_first / BQ) * BQ;
-    const int tiles = p_end > first ? (p_end - first + BQ - 1) / BQ : 0;
+    const TileBand qt = query_band(P, m0, off, qc);
+    const int first = qt.first, tiles = qt.tiles;
     auto issue = [&](int i) {
         const int t0 = first + i * BQ, st = i & 1;
         auto qrow = [&](int r) -> i64 { return t0 + r < qc ? q_row(P, s, t0 + r) : -1; };
@@ -54,8 +66,7 @@ extern "C" __global__ void DKDV_BOUNDS sa_backward_dkdv_wg(const elem* q, const 
         wg_wait<0>();
         wg_hold(st);
         wg_hold(dpt);
-        // Every query of the tile exists and sees every key of the block: no masks.
-        if (t0 + BQ <= qc && lo_of(P, t0 + BQ - 1) <= m0 && hi_of(P, t0, off) >= m0 + BK - 1) ds_from_scores<false>(st, dpt, my_key, T[i & 1], sl2, lane);
+        if (tile_sees_block(P, t0, qc, m0, off)) ds_from_scores<false>(st, dpt, my_key, T[i & 1], sl2, lane);
         else ds_from_scores<true>(st, dpt, my_key, T[i & 1], sl2, lane);
         unsigned pa[4][4], ds[4][4];
         pack_rows(pa, st);
@@ -85,35 +96,12 @@ extern "C" __global__ void DKDV_BOUNDS sa_backward_dkdv_wg(const elem* q, const 
         wg_commit();
         wg_wait<0>();
         wg_hold(dqa);
-#ifdef SA_PROFILE_SKIP_DQ_ADD
-        dq_add(dq, dqa, bh, P, s, t0, qc, scale, warp, lane);
-#else
-        // The 64 query rows of the tile are one run of dQ rows (consecutive queries, none
-        // missing): one bulk reduction of the 16 KB tile from shared memory (into the stage's
-        // Q and dO tiles, read for the last time above), instead of 1,024 vector atomics.
-        if (t0 + BQ <= qc && P.q_step == 1 && P.q_group == INT_MAX) {
-            float* stage = (float*)(Qs0 + (i & 1) * 2 * 64 * 64);
-            const int r = warp * 16 + g;
-#pragma unroll
-            for (int j = 0; j < 8; ++j) {
-                *(float2*)(stage + r * 64 + j * 8 + c2) = make_float2(dqa[j][0] * scale, dqa[j][1] * scale);
-                *(float2*)(stage + (r + 8) * 64 + j * 8 + c2) = make_float2(dqa[j][2] * scale, dqa[j][3] * scale);
-            }
-            fence_async_shared();
-            __syncthreads();
-            if (threadIdx.x == 0) bulk_add_f32(dq + (bh + q_row(P, s, t0)) * DQK, stage, 64 * DQK * 4);
-        } else {
-            dq_add(dq, dqa, bh, P, s, t0, qc, scale, warp, lane);
-        }
-#endif
+        // A tile of 64 consecutive queries (none missing) is one run of dQ rows: one bulk
+        // reduction, staged in this stage's Q and dO tiles (read for the last time above).
+        if (!skip_dq_add && t0 + BQ <= qc && P.q_step == 1 && P.q_group == INT_MAX) dq_add_bulk(dq + (bh + q_row(P, s, t0)) * DQK, (float*)(Qs0 + (i & 1) * 2 * 64 * 64), dqa, scale, warp, lane);
+        else dq_add(dq, dqa, bh, P, s, t0, qc, scale, warp, lane);
     });
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-        const i64 row = krow(warp * 16 + g + 8 * i);
-        if (row < 0) continue;
-        finish_row<DQK>(dk + (bh + row) * DQK, dk_out + (bh + row) * DQK, dka, i, scale, lane, mode);
-        finish_row<DV>(dv + (bh + row) * DV, dv_out + (bh + row) * DV, dva, i, 1.f, lane, mode);
-    }
+    finish_key_rows(dk, dv, dk_out, dv_out, dka, dva, bh, krow, scale, warp, lane, mode);
 }
 
 // The forward on wgmma: 128-row query tiles (two m64 halves), and 64-row ones for the parts

@@ -135,6 +135,12 @@ fn wgmma_dkdv_shared_bytes(e: Elem) -> usize {
     7 * TILE * TILE * e.size() + 1024
 }
 
+/// `sa_forward[_narrow]_wg`'s dynamic shared memory with query tiles of `q_rows` rows: the Q
+/// tile and two stages of K and V, unpadded, plus up to 1 KiB of alignment.
+fn wgmma_forward_shared_bytes(e: Elem, q_rows: usize) -> usize {
+    (q_rows + 4 * TILE) * TILE * e.size() + 1024
+}
+
 /// Dynamic shared memory (bytes) of the backward's tile kernels: (dQ, dK/dV). From version 3
 /// they keep two stages of the tiles they stream; from 4 the dK/dV kernel adds the dS^T tile.
 fn backward_shared_bytes(e: Elem, d: &SaDims) -> (usize, usize) {
@@ -240,7 +246,7 @@ fn forward_launch(gpu: &Gpu, e: Elem, d: &SaDims, part: &SaPart) -> (&'static st
         let q_rows = if narrow || tuning("WG_FWD_ROWS") == Some(64) { TILE } else { 2 * TILE };
         let grid = tile_grid((part.q_len as usize).div_ceil(q_rows), part, d.batch * part.heads as usize);
         let name = if q_rows == TILE { "sa_forward_narrow_wg" } else { "sa_forward_wg" };
-        return (name, grid, (q_rows + 4 * TILE) * TILE * e.size() + 1024);
+        return (name, grid, wgmma_forward_shared_bytes(e, q_rows));
     }
     let q_rows = if narrow { TILE } else { forward_rows(d) };
     let grid = tile_grid((part.q_len as usize).div_ceil(q_rows), part, d.batch * part.heads as usize);
@@ -369,6 +375,13 @@ pub fn backward(gpu: &Gpu, e: Elem, d: SaDims, q: View, k: View, v: View, out: V
     Ok((cast(&dq, rows * d.dqk)?, cast(&dk, rows * d.dqk)?, cast(&dv, rows * d.dv)?))
 }
 
+/// The `mode` bits of part `i` of `n` in the in-place merges (forward from version 9, dK/dV
+/// from 8): bit 0, the first part writes without reading, when it covers every row; bit 1,
+/// the last part writes the final half-precision result, when it covers every row.
+fn merge_mode(i: usize, n: usize, first_covers: bool, last_covers: bool) -> i32 {
+    i32::from(i == 0 && first_covers) | (i32::from(i == n - 1 && last_covers) << 1)
+}
+
 /// The backward's tile kernels from version 8: dQ from the dK/dV kernel (fp32 atomics, then a
 /// cast); dK and dV stored by the first part and written in half precision by the last when
 /// those parts cover every key row (`SaPart::covers_every_key`), so the zero fill and the
@@ -392,7 +405,7 @@ fn backward_v8(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v, dout]: [View; 4], lse: u
     let (name, smem) = if wgmma_kernels(gpu, &d) { ("sa_backward_dkdv_wg", wgmma_dkdv_shared_bytes(e)) } else { ("sa_backward_dkdv", backward_shared_bytes(e, &d).1) };
     let (dqp, dkp, dvp, dsp, dko, dvo) = (dq.ptr(gpu), dk.ptr(gpu), dv.ptr(gpu), dsum.ptr(gpu), dk_out.ptr(gpu), dv_out.ptr(gpu));
     for (i, part) in parts.iter().enumerate() {
-        let mode = i32::from(i == 0 && first_covers) | (i32::from(i == parts.len() - 1 && last_covers) << 1);
+        let mode = merge_mode(i, parts.len(), first_covers, last_covers);
         let grid = tile_grid((part.k_len as usize).div_ceil(TILE), part, d.batch * part.heads as usize);
         tiles!(gpu, &defs, name, grid, smem, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dkp, &dvp, &dqp, part, &h, &scale, &dko, &dvo, &mode]);
     }
@@ -424,7 +437,7 @@ fn forward_v9(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v]: [View; 3], parts: &[SaPa
     let so = output_strides(&d);
     let (op, lp) = (o_run.ptr(gpu), lse_run.ptr(gpu));
     for (i, part) in parts.iter().enumerate() {
-        let mode = i32::from(i == 0 && first_covers) | (i32::from(i == parts.len() - 1 && last_covers) << 1);
+        let mode = merge_mode(i, parts.len(), first_covers, last_covers);
         let fin = Final { out: out.ptr(gpu), so, lse: lse.ptr(gpu), mode };
         let (name, grid, smem) = forward_launch(gpu, e, &d, part);
         tiles!(gpu, &defs, name, grid, smem, [&q.ptr, &k.ptr, &v.ptr, &q.strides, &k.strides, &v.strides, &op, &lp, part, &h, &scale, &fin]);

@@ -139,6 +139,14 @@ __device__ __forceinline__ void frag_regs(unsigned a[4], const float x0[4], cons
     a[3] = MMA::pack(x1[2], x1[3]);
 }
 
+// Where the 16-byte vector v of row r of a shared tile goes (elements): rows of stride LD
+// (padded against bank conflicts, for ldmatrix), or, with SWZ (version 14's wgmma tiles: 64
+// elements = 128 bytes a row, no padding), the 128-byte swizzle: vector v ^ (r % 8).
+template <int LD, bool SWZ>
+__device__ __forceinline__ int tile_offset(int r, int v) {
+    return SWZ ? r * 64 + ((v ^ (r & 7)) << 3) : r * LD + v * 8;
+}
+
 // Copies `rows` rows of width W from global (row r at base + row_index(r) * st) into a shared
 // tile (stride LD), zero-filling rows whose index is -1. 16-byte vectors.
 template <int W, int LD>

@@ -25,14 +25,6 @@ __device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_grou
 template <int N>
 __device__ __forceinline__ void cp_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N)); }
 
-// Where the 16-byte vector v of row r of a shared tile goes (elements): rows of stride LD
-// (padded against bank conflicts, for ldmatrix), or, with SWZ (version 14's wgmma tiles: 64
-// elements = 128 bytes a row, no padding), the 128-byte swizzle: vector v ^ (r % 8).
-template <int LD, bool SWZ>
-__device__ __forceinline__ int tile_offset(int r, int v) {
-    return SWZ ? r * 64 + ((v ^ (r & 7)) << 3) : r * LD + v * 8;
-}
-
 // Queues the copy of a ROWS-row tile of width W (stride LD) from rows row_of(r) (-1: zeros).
 template <int W, int LD, int ROWS = 64, bool SWZ = false, typename RowOf>
 __device__ __forceinline__ void load_tile_async(elem* tile, const elem* base, i64 st, RowOf row_of) {

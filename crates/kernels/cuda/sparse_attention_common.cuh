@@ -1,8 +1,8 @@
 // sparse_attention_common.cuh: what every version of the fused sparse attention shares past
 // the pattern geometry of sparse_attention_parts.cuh (which comes first): tensor-core
-// fragments, warp products, the per-tile steps, and the small combine and row-dot kernels.
-// Each version file (sparse_attention.cu: v1 and v2; sparse_attention_v3.cu: v3 and later) is
-// compiled with both headers in front of it.
+// fragments, warp products and the per-tile steps (the small per-row kernels follow in
+// sparse_attention_rows.cuh). Each version file (sparse_attention.cu: v1 and v2;
+// sparse_attention_v3.cu: v3 and later) is compiled with the headers in front of it.
 //
 // Fused attention over the factorized patterns, FlashAttention-2 style, on tensor cores
 // (mma.sync m16n8k16, bf16 or fp16 inputs, fp32 accumulation). CPU reference: the masked
@@ -525,61 +525,4 @@ __device__ __forceinline__ void key_rows(i64* krows, const Part& P, int s, int t
         i64 row = m < P.k_len ? k_row(P, s, m, off) : -1;
         krows[r] = (row >= 0 && row < P.n) ? row : -1;
     }
-}
-
-// Merges the parts of each row: lse = log sum exp(lse_k), out = sum exp(lse_k - lse) o_k.
-// One warp per row. out: [B, H, n, DV] (strides so), lse: [B, H, n].
-extern "C" __global__ void sa_combine(const float* o_parts, const float* lse_parts, int n_parts, i64 rows, int H, int n, elem* out, Str3 so, float* lse) {
-    i64 r = (i64)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
-    int lane = threadIdx.x & 31;
-    if (r >= rows) return;
-    float mx = -INFINITY;
-    for (int k = 0; k < n_parts; ++k) mx = fmaxf(mx, lse_parts[k * rows + r]);
-    float total = 0.f;
-    for (int k = 0; k < n_parts; ++k) total += mx == -INFINITY ? 0.f : expf(lse_parts[k * rows + r] - mx);
-    float l = mx == -INFINITY ? -INFINITY : mx + logf(total);
-    i64 bh = r / n, t = r % n;
-    elem* dst = out + (bh / H) * so.b + (bh % H) * so.h + t * so.t;
-    for (int c = lane; c < DV; c += 32) {
-        float acc = 0.f;
-        for (int k = 0; k < n_parts; ++k) {
-            float lk = lse_parts[k * rows + r];
-            if (lk != -INFINITY) acc += expf(lk - l) * o_parts[(k * rows + r) * DV + c];
-        }
-        dst[c] = from_f<elem>(acc);
-    }
-    if (lane == 0) lse[r] = l;
-}
-
-// D = rowsum(dO * O), fp32, one warp per row (versions 1-12).
-extern "C" __global__ void sa_rowdot(const elem* dout, Str3 sd, const elem* out, Str3 so, i64 rows, int H, int n, float* d) {
-    i64 r = (i64)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
-    int lane = threadIdx.x & 31;
-    if (r >= rows) return;
-    i64 bh = r / n, t = r % n;
-    const elem* a = dout + (bh / H) * sd.b + (bh % H) * sd.h + t * sd.t;
-    const elem* o = out + (bh / H) * so.b + (bh % H) * so.h + t * so.t;
-    float acc = 0.f;
-    for (int c = lane; c < DV; c += 32) acc += to_f(a[c]) * to_f(o[c]);
-    for (int w = 16; w > 0; w >>= 1) acc += __shfl_xor_sync(0xffffffff, acc, w);
-    if (lane == 0) d[r] = acc;
-}
-
-// Version 13: D = rowsum(dO * O) with 16-byte loads, DV / 8 threads a row (the warp-a-row
-// kernel above loads one element a lane: with 32-wide heads, 2 of every 32 bytes a lane could
-// move, and it ran 4x slower than its traffic allows). 256 threads a block.
-extern "C" __global__ void sa_rowdot_packed(const elem* dout, Str3 sd, const elem* out, Str3 so, int rows, int H, int n, float* d) {
-    constexpr int G = DV / 8;  // threads per row: a group of lanes inside one warp
-    const int tid = blockIdx.x * blockDim.x + threadIdx.x, r = tid / G, c = (tid % G) * 8;
-    float acc = 0.f;
-    if (r < rows) {
-        const int bh = r / n, t = r % n, b = bh / H, h = bh % H;
-        const uint4 a = *reinterpret_cast<const uint4*>(dout + b * sd.b + h * sd.h + t * sd.t + c);
-        const uint4 o = *reinterpret_cast<const uint4*>(out + b * so.b + h * so.h + t * so.t + c);
-        const elem* ae = reinterpret_cast<const elem*>(&a);
-        const elem* oe = reinterpret_cast<const elem*>(&o);
-        for (int i = 0; i < 8; ++i) acc += to_f(ae[i]) * to_f(oe[i]);
-    }
-    for (int w = G / 2; w > 0; w >>= 1) acc += __shfl_xor_sync(0xffffffff, acc, w);
-    if (r < rows && c == 0) d[r] = acc;
 }

@@ -305,11 +305,26 @@ __device__ __forceinline__ void row_stats(Rows& R, const Part& P, const Tile& t,
     }
 }
 
+// 2^x. Version 15 uses the hardware approximation alone (ex2.approx.ftz: one instruction),
+// not exp2f, which wraps it in a range check and two scalings for results below 2^-126 (four
+// instructions an element: the softmax and softmax-gradient loops are issue-bound; results
+// that small are flushed to zero here, a relative weight no sum can feel).
+__device__ __forceinline__ float exp2_(float x) {
+#if SA_VERSION >= 15
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+#else
+    return exp2f(x);
+#endif
+}
+
 // The online softmax of one key tile for a warp's 16 query rows: mask (MASK = false: every
 // row sees every key of the tile, the caller checked; v5), scale, new running max, P =
 // exp(S - max) in place of S, running sum, and O rescaled by exp(old max - new max).
+// (`softmax_tile` does all but the rescaling of O, returning whether O needs it, by alpha.)
 template <bool MASK>
-__device__ __forceinline__ void online_softmax(float (&sc)[8][4], Rows& R, float (&o)[DV / 8][4], int t0, float sl2, int lane) {
+__device__ __forceinline__ bool softmax_tile(float (&sc)[8][4], Rows& R, float (&alpha)[2], int t0, float sl2, int lane) {
     const int c2 = (lane & 3) * 2;
     float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
@@ -327,7 +342,6 @@ __device__ __forceinline__ void online_softmax(float (&sc)[8][4], Rows& R, float
             mx[i] = fmaxf(mx[i], x);
         }
     }
-    float alpha[2];
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
         mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffff, mx[i], 1));
@@ -335,26 +349,48 @@ __device__ __forceinline__ void online_softmax(float (&sc)[8][4], Rows& R, float
 #if SA_VERSION >= 6
         mx[i] *= sl2;
 #endif
-        float m_new = fmaxf(R.m_run[i], mx[i]);
-        float m_use = m_new == -INFINITY ? 0.f : m_new;
-        alpha[i] = exp2f(R.m_run[i] - m_use);
-        R.m_run[i] = m_new;
-        mx[i] = m_use;
-        R.l_run[i] *= alpha[i];
+    }
+#if SA_VERSION >= 15
+    // Version 15: the running max of the warp's rows moves only when some row's tile maximum
+    // exceeds it by more than 8 (log2 units); otherwise exp(S - old max) <= 2^8 is safe in fp32
+    // (and bf16), and O and the running sum, kept relative to the same max, need no rescaling
+    // (32 multiplies and 2 exponentials a thread per tile saved, the usual case once a row has
+    // seen its first tiles). The final normalisation is unchanged.
+    const bool rescale = !__all_sync(0xffffffff, mx[0] <= R.m_run[0] + 8.f && mx[1] <= R.m_run[1] + 8.f);
+#else
+    constexpr bool rescale = true;
+#endif
+    alpha[0] = alpha[1] = 1.f;
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+        if (rescale) {
+            float m_new = fmaxf(R.m_run[i], mx[i]);
+            float m_use = m_new == -INFINITY ? 0.f : m_new;
+            alpha[i] = exp2_(R.m_run[i] - m_use);
+            R.m_run[i] = m_new;
+            mx[i] = m_use;
+            R.l_run[i] *= alpha[i];
+        } else {
+            mx[i] = R.m_run[i] == -INFINITY ? 0.f : R.m_run[i];  // (then every score of the row is -inf)
+        }
     }
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
 #if SA_VERSION >= 6
-            float p = exp2f(fmaf(sc[j][e], sl2, -mx[e >> 1]));  // one FFMA; -inf stays -inf
+            float p = exp2_(fmaf(sc[j][e], sl2, -mx[e >> 1]));  // one FFMA; -inf stays -inf
 #else
-            float p = exp2f(sc[j][e] - mx[e >> 1]);
+            float p = exp2_(sc[j][e] - mx[e >> 1]);
 #endif
             sc[j][e] = p;
             R.l_run[e >> 1] += p;
         }
     }
+    return rescale;
+}
+// O *= alpha (row g: alpha[0], row g + 8: alpha[1]).
+__device__ __forceinline__ void rescale_rows(float (&o)[DV / 8][4], const float (&alpha)[2]) {
 #pragma unroll
     for (int j = 0; j < DV / 8; ++j) {
         o[j][0] *= alpha[0];
@@ -362,6 +398,11 @@ __device__ __forceinline__ void online_softmax(float (&sc)[8][4], Rows& R, float
         o[j][2] *= alpha[1];
         o[j][3] *= alpha[1];
     }
+}
+template <bool MASK>
+__device__ __forceinline__ void online_softmax(float (&sc)[8][4], Rows& R, float (&o)[DV / 8][4], int t0, float sl2, int lane) {
+    float alpha[2];
+    if (softmax_tile<MASK>(sc, R, alpha, t0, sl2, lane)) rescale_rows(o, alpha);
 }
 
 // Forward, one key tile (keys t0 .. t0 + 63 in Ks, Vs): S = Q K^T, online softmax, O += P V,
@@ -409,7 +450,7 @@ __device__ __forceinline__ void dq_tile(float (&acc)[DQK / 8][4], const Rows& R,
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
             int i = e >> 1, m = t0 + j * 8 + c2 + (e & 1);
-            float p = (m >= R.lo[i] && m <= R.hi[i]) ? exp2f(sc[j][e] * sl2 - R.lse2[i]) : 0.f;
+            float p = (m >= R.lo[i] && m <= R.hi[i]) ? exp2_(sc[j][e] * sl2 - R.lse2[i]) : 0.f;
             sc[j][e] = p * (dp[j][e] - R.dd[i]);
         }
     }
@@ -455,7 +496,7 @@ __device__ __forceinline__ void ds_from_scores(float (&st)[8][4], float (&dpt)[8
             const bool second = e & 1;
             const int m = my_key[e >> 1];
             bool ok = !MASK || (m >= (second ? lo2.y : lo2.x) && m <= (second ? hi2.y : hi2.x));
-            float p = ok ? exp2f(st[j][e] * sl2 - (second ? lse2.y : lse2.x)) : 0.f;
+            float p = ok ? exp2_(st[j][e] * sl2 - (second ? lse2.y : lse2.x)) : 0.f;
             st[j][e] = p;
             dpt[j][e] = p * (dpt[j][e] - (second ? dd.y : dd.x));
         }
@@ -464,7 +505,7 @@ __device__ __forceinline__ void ds_from_scores(float (&st)[8][4], float (&dpt)[8
         for (int e = 0; e < 4; ++e) {
             int qi = j * 8 + c2 + (e & 1), m = my_key[e >> 1];
             bool ok = m >= T.lo[qi] && m <= T.hi[qi];
-            float p = ok ? exp2f(st[j][e] * sl2 - T.lse2[qi]) : 0.f;
+            float p = ok ? exp2_(st[j][e] * sl2 - T.lse2[qi]) : 0.f;
             st[j][e] = p;
             dpt[j][e] = p * (dpt[j][e] - T.d[qi]);
         }

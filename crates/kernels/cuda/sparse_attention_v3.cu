@@ -41,7 +41,9 @@ __device__ __forceinline__ void load_tile_async(elem* tile, const elem* base, i6
 // the other stage. Copies queued before the call (a block's fixed tiles) join tile 0's group.
 // With ASYNC_READS (version 14), tile i is made visible to the tensor cores' asynchronous
 // reads (wgmma) too, not only to ordinary loads.
-template <bool ASYNC_READS = false, typename Issue, typename Compute>
+// With SYNCED (version 15), compute(i) returns whether it ended with a block barrier after
+// its last read of the stage, which then serves as the stage's release.
+template <bool ASYNC_READS = false, bool SYNCED = false, typename Issue, typename Compute>
 __device__ __forceinline__ void pipelined(int tiles, Issue issue, Compute compute) {
     if (tiles > 0) issue(0);
     cp_commit();
@@ -55,8 +57,12 @@ __device__ __forceinline__ void pipelined(int tiles, Issue issue, Compute comput
         }
         if (ASYNC_READS) asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
         __syncthreads();  // tile i is in shared memory for every thread
-        compute(i);
-        __syncthreads();  // its stage is free for tile i + 2
+        if constexpr (SYNCED) {
+            if (!compute(i)) __syncthreads();
+        } else {
+            compute(i);
+            __syncthreads();  // its stage is free for tile i + 2
+        }
     }
     cp_wait<0>();
 }

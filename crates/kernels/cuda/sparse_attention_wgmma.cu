@@ -1,6 +1,7 @@
-// sparse_attention_wgmma.cu: the kernels of version 14 (Hopper's wgmma; primitives and the
-// reasons in sparse_attention_wgmma.cuh): the dK/dV kernel, the forward entry points (their
-// body is `forward_tiles` of the v3 file, on its wgmma path) and a check of the operand layouts.
+// sparse_attention_wgmma.cu: the kernels of versions 14 and 15 (Hopper's wgmma; primitives and
+// the reasons in sparse_attention_wgmma.cuh): the dK/dV kernel (v15: its dQ tiles added by
+// tensor reductions, `dq_add_tensor`), the forward entry points (their body is
+// `forward_tiles` of the v3 file, on its wgmma path) and a check of the operand layouts.
 
 #ifdef SA_WGMMA
 
@@ -19,15 +20,51 @@ __device__ __forceinline__ void dq_add_bulk(float* dq_rows, float* stage, const 
     if (threadIdx.x == 0) bulk_add_f32(dq_rows, stage, 64 * 64 * 4);
 }
 
+#if SA_VERSION >= 15
+// Version 15: `dq_add_bulk` without bank conflicts. Its staging stores, each writing two
+// columns of 8 rows 256 bytes apart, fall 8 to a bank (8 shared-memory wavefronts a store
+// where 2 would do; H200 profile, dense: 2.3e8 conflicts, 0.8e8 left here). Here the tile is
+// staged as two 64 x 32 boxes, rows of 128 bytes, 16-byte chunk c of row r at chunk c ^ (r %
+// 8): the 128-byte swizzle, which the tensor memory accelerator undoes while adding each box
+// to dQ (a 2-D tensor map of dQ as [B H n rows, 64] fp32 with 64 x 32 boxes: `dq_tensor_map`
+// on the host). H200: dense 9.15 -> 8.65 ms, enwik8 3.19 -> 3.10.
+// (Measured and dropped: each warp staging and adding its own 16 rows, without the block
+// barrier: dense 8.92 ms, its warps waiting on their own reductions instead; and, with the
+// buffer of its own below, two barriers a tile, the reduction issued after the next tile's
+// first barrier: dense 8.21 against 8.12.)
+__device__ __forceinline__ int dq_staged_at(int r, int col) { return (col >> 5) * 2048 + r * 32 + ((((col & 31) >> 2) ^ (r & 7)) << 2) + (col & 3); }
+// dQ rows row0 .. row0 + 63 += scale * acc (the warpgroup's accumulator), staged in `stage`
+// (16 KB, 1024-byte aligned, its own: thread 0 leaves the reductions running and waits for
+// their reads only before the block's next writes of the stage, a tile later).
+__device__ __forceinline__ void dq_add_tensor(const TensorMap& dq_map, int row0, float* stage, const float (&acc)[8][4], float scale, int warp, int lane) {
+    const int r = warp * 16 + (lane >> 2), c2 = (lane & 3) * 2;
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+        *(float2*)(stage + dq_staged_at(r, j * 8 + c2)) = make_float2(acc[j][0] * scale, acc[j][1] * scale);
+        *(float2*)(stage + dq_staged_at(r + 8, j * 8 + c2)) = make_float2(acc[j][2] * scale, acc[j][3] * scale);
+    }
+    fence_async_shared();
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        tensor_add_f32(dq_map, 0, row0, stage);
+        tensor_add_f32(dq_map, 32, row0, stage + 2048);
+        bulk_commit();
+    }
+}
+#define DQ_MAP , const __grid_constant__ TensorMap dq_map
+#else
+#define DQ_MAP
+#endif
+
 // dK, dV (and dQ by atomics) for one key tile, as `sa_backward_dkdv` of v8+ computes them:
 // per query tile, S^T = K Q^T and dP^T = V dO^T (two chains of 4 wgmma), P^T and dS^T by
 // `ds_from_scores`, dV += P^T dO and dK += dS^T Q (A from registers), dS^T to shared memory,
 // dQ = dS K (A = dS^T read transposed), added to global dQ: by one bulk reduction when the
 // tile's queries are one run of rows (H200: enwik8 3.29 -> 3.20 ms), else by vector atomics.
 extern "C" __global__ void DKDV_BOUNDS sa_backward_dkdv_wg(const elem* q, const elem* k, const elem* v, const elem* dout, Str3 sq, Str3 sk, Str3 sv, Str3 sd,
-                                                          const float* lse, const float* dsum, float* dk, float* dv, float* dq, Part P, int H, float scale DKDV_OUT) {
+                                                          const float* lse, const float* dsum, float* dk, float* dv, float* dq, Part P, int H, float scale DKDV_OUT DQ_MAP) {
     extern __shared__ __align__(16) unsigned char smem_raw[];
-    elem* Ks = aligned_tiles(smem_raw);  // 7 tiles of 64 x 64: K, V, Q x 2, dO x 2, dS^T
+    elem* Ks = aligned_tiles(smem_raw);  // 7 tiles of 64 x 64: K, V, Q x 2, dO x 2, dS^T (v15: + dQ)
     elem* Vs = Ks + 64 * 64;
     elem* Qs0 = Vs + 64 * 64;  // stage st: Q at Qs0 + 2 st 64 x 64, dO right after it
     elem* dOs0 = Qs0 + 64 * 64;
@@ -55,7 +92,10 @@ extern "C" __global__ void DKDV_BOUNDS sa_backward_dkdv_wg(const elem* q, const 
     zero(dka);
     zero(dva);
     const int my_key[2] = {m0 + warp * 16 + g, m0 + warp * 16 + g + 8};
-    pipelined<true>(tiles, issue, [&](int i) {
+#if SA_VERSION >= 15
+    float* staged = (float*)(dSs + 64 * 64);  // the dQ tile's own 16 KB
+#endif
+    pipelined<true, SA_VERSION >= 15>(tiles, issue, [&](int i) {
         const int t0 = first + i * BQ;
         const elem *Qs = Qs0 + (i & 1) * 2 * 64 * 64, *dOs = dOs0 + (i & 1) * 2 * 64 * 64;
         float st[8][4], dpt[8][4];
@@ -86,6 +126,9 @@ extern "C" __global__ void DKDV_BOUNDS sa_backward_dkdv_wg(const elem* q, const 
             *(unsigned*)(dSs + tile_offset<64, true>(r + 8, 2 * k + 1) + c2) = ds[k][3];
         }
         fence_async_shared();
+#if SA_VERSION >= 15
+        if (threadIdx.x == 0) bulk_wait_read();  // the last tile's dQ reductions have read `staged`
+#endif
         __syncthreads();  // every warp's dS^T rows are in dSs
         wg_wait<0>();
         wg_hold(dva);
@@ -97,10 +140,23 @@ extern "C" __global__ void DKDV_BOUNDS sa_backward_dkdv_wg(const elem* q, const 
         wg_wait<0>();
         wg_hold(dqa);
         // A tile of 64 consecutive queries (none missing) is one run of dQ rows: one bulk
-        // reduction, staged in this stage's Q and dO tiles (read for the last time above).
-        if (!skip_dq_add && t0 + BQ <= qc && P.q_step == 1 && P.q_group == INT_MAX) dq_add_bulk(dq + (bh + q_row(P, s, t0)) * DQK, (float*)(Qs0 + (i & 1) * 2 * 64 * 64), dqa, scale, warp, lane);
+        // reduction (v14: staged in this stage's Q and dO tiles, read for the last time above).
+        const bool bulk = !skip_dq_add && t0 + BQ <= qc && P.q_step == 1 && P.q_group == INT_MAX;
+#if SA_VERSION >= 15
+        if (bulk) {
+            dq_add_tensor(dq_map, (int)(bh + q_row(P, s, t0)), staged, dqa, scale, warp, lane);
+            return true;  // its barrier follows every warp's last read of the stage (the waits above)
+        }
+        dq_add(dq, dqa, bh, P, s, t0, qc, scale, warp, lane);
+        return false;
+#else
+        if (bulk) dq_add_bulk(dq + (bh + q_row(P, s, t0)) * DQK, (float*)(Qs0 + (i & 1) * 2 * 64 * 64), dqa, scale, warp, lane);
         else dq_add(dq, dqa, bh, P, s, t0, qc, scale, warp, lane);
+#endif
     });
+#if SA_VERSION >= 15
+    if (threadIdx.x == 0) bulk_wait_read();
+#endif
     finish_key_rows(dk, dv, dk_out, dv_out, dka, dva, bh, krow, scale, warp, lane, mode);
 }
 

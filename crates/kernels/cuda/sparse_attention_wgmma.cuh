@@ -1,8 +1,9 @@
 // sparse_attention_wgmma.cuh: Hopper's warpgroup matrix multiply (wgmma, sm_90a), the tensor-
 // core primitives of version 14 (its kernels: sparse_attention_wgmma.cu, and the forward's
 // wgmma path in sparse_attention_v3.cu). Compiled between the common header and the v3 file;
-// defines SA_WGMMA when it applies (version 14, 64-wide heads, compiled for sm_90a); other
-// widths and GPUs run version 13's kernels.
+// defines SA_WGMMA when it applies (version 14 or later, 64-wide heads, compiled for sm_90a);
+// other widths and GPUs run version 13's kernels (from 15 with its exponential and rescaling
+// changes: `exp2_` and `softmax_tile` in the common header).
 //
 // Why: the v13 dK/dV kernel (mma.sync) keeps the tensor cores busy about a third of the time
 // (H200 profile: 3 blocks of 4 warps an SM, each warp loading whole Q and dO tiles from shared
@@ -95,13 +96,28 @@ __device__ __forceinline__ void wg_atb(float (&d)[8][4], const elem* A, const el
     for (int k = 0; k < 4; ++k) wg_ss<1, 1>(d, da + k * WG_MN_MAJOR_STEP, db + k * WG_MN_MAJOR_STEP, k > 0);
 }
 
+// A tensor map of the tensor memory accelerator (the host's cuTensorMapEncodeTiled fills its
+// 128 opaque bytes), passed to a kernel as a __grid_constant__ parameter.
+struct __align__(64) TensorMap {
+    unsigned long long opaque[16];
+};
+// The global box of `map` at (column c0, row r0) += the shared box at `shared` (fp32, in the
+// map's swizzle), one bulk tensor reduction (asynchronous: bulk_commit, bulk_wait_read).
+__device__ __forceinline__ void tensor_add_f32(const TensorMap& map, int c0, int r0, const float* shared) {
+    const unsigned src = (unsigned)__cvta_generic_to_shared(shared);
+    asm volatile("cp.reduce.async.bulk.tensor.2d.global.shared::cta.add.tile.bulk_group [%0, {%1, %2}], [%3];" ::"l"((u64)&map), "r"(c0), "r"(r0), "r"(src) : "memory");
+}
+__device__ __forceinline__ void bulk_commit() { asm volatile("cp.async.bulk.commit_group;" ::: "memory"); }
+// Waits until this thread's committed bulk operations have read their shared sources.
+__device__ __forceinline__ void bulk_wait_read() { asm volatile("cp.async.bulk.wait_group.read 0;" ::: "memory"); }
+
 // global[0 .. bytes) += shared[0 .. bytes) (fp32), by the tensor memory accelerator in one
 // bulk reduction; returns once the shared source has been read (it may then be overwritten).
 __device__ __forceinline__ void bulk_add_f32(float* global, const float* shared, int bytes) {
     const unsigned src = (unsigned)__cvta_generic_to_shared(shared);
     asm volatile("cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], %2;" ::"l"(global), "r"(src), "r"(bytes) : "memory");
-    asm volatile("cp.async.bulk.commit_group;" ::: "memory");
-    asm volatile("cp.async.bulk.wait_group.read 0;" ::: "memory");
+    bulk_commit();
+    bulk_wait_read();
 }
 
 // The first 1024-byte aligned address of the dynamic shared memory (the swizzle pattern is

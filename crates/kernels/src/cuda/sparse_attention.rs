@@ -9,7 +9,7 @@
 use super::{cuda_err, DevBuf, Elem, Gpu};
 use crate::error::{Error, Result};
 use crate::sparse_attention::SaPart;
-use cudarc::driver::{sys::CUfunction_attribute_enum, DeviceRepr, LaunchConfig, PushKernelArg};
+use cudarc::driver::{sys, sys::CUfunction_attribute_enum, DeviceRepr, LaunchConfig, PushKernelArg};
 
 // SAFETY: `SaPart` is `#[repr(C)]` with only i32 fields, the layout of the C struct `Part`.
 unsafe impl DeviceRepr for SaPart {}
@@ -81,8 +81,11 @@ fn width(d: usize) -> Result<&'static str> {
 /// windowed parts in v9's launch order; 13 packs the row-dot's and casts' memory accesses,
 /// gives 32-wide heads more blocks per SM, and runs short parts (packed columns) on 64-row
 /// forward tiles; 14 runs the forward and the dK/dV kernel on Hopper's wgmma for 64-wide
-/// heads (`sparse_attention_wgmma.cuh`; other widths and GPUs run 13). The default is the
-/// newest measured: 14.
+/// heads (`sparse_attention_wgmma.cuh`; other widths and GPUs run 13); 15 stages the wgmma
+/// dK/dV kernel's dQ tiles without bank conflicts, in the 128-byte swizzle, and adds them by
+/// tensor reductions (`dq_add_tensor`) from a buffer of their own, left running, and computes
+/// exponentials with one instruction and rescales the forward's sums only when the running
+/// maximum grows by more than 2^8. The default is the newest measured: 15.
 pub fn version() -> &'static str {
     static V: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
     V.get_or_init(|| match std::env::var("ST_SA_VERSION").as_deref() {
@@ -99,12 +102,13 @@ pub fn version() -> &'static str {
         Ok("11") => "11",
         Ok("12") => "12",
         Ok("13") => "13",
-        _ => "14",
+        Ok("14") => "14",
+        _ => "15",
     })
 }
 
 fn version_number() -> u32 {
-    version().parse().unwrap_or(14)
+    version().parse().unwrap_or(15)
 }
 
 /// The source file of kernel version `version` (also what `compile::all_variants` compiles).
@@ -130,9 +134,46 @@ fn wgmma_kernels(gpu: &Gpu, d: &SaDims) -> bool {
 }
 
 /// `sa_backward_dkdv_wg`'s dynamic shared memory: seven 64 x 64 tiles (K, V, two stages of Q
-/// and dO, dS^T) unpadded, plus up to 1 KiB to align them to 1024 bytes.
-fn wgmma_dkdv_shared_bytes(e: Elem) -> usize {
-    7 * TILE * TILE * e.size() + 1024
+/// and dO, dS^T) unpadded, from version 15 the fp32 dQ tile, plus up to 1 KiB to align them to
+/// 1024 bytes (three blocks fill the 228 KiB of an H100 / H200 SM exactly).
+fn wgmma_dkdv_shared_bytes(e: Elem, version: u32) -> usize {
+    7 * TILE * TILE * e.size() + if version >= 15 { TILE * TILE * 4 } else { 0 } + 1024
+}
+
+/// A tensor map of the tensor memory accelerator (`TensorMap` in sparse_attention_wgmma.cuh),
+/// passed by value.
+#[repr(C, align(64))]
+#[derive(Clone, Copy)]
+struct TensorMap([u64; 16]);
+// SAFETY: 128 plain bytes with CUtensorMap's size and alignment, passed by value.
+unsafe impl DeviceRepr for TensorMap {}
+
+/// Version 15's map of the fp32 dQ accumulator `[rows, 64]` for `dq_add_tensor`: boxes of 64
+/// rows x 32 columns (128 bytes a row), staged in shared memory in the 128-byte swizzle.
+fn dq_tensor_map(dq: u64, rows: usize) -> Result<TensorMap> {
+    let mut map = TensorMap([0; 16]);
+    let (dims, strides, boxes, steps) = ([64u64, rows as u64], [64u64 * 4], [32u32, 64], [1u32, 1]);
+    // SAFETY: `map` is 128 bytes, 64-byte aligned, as CUtensorMap; the arrays hold rank (or
+    // rank - 1 for the strides) entries; `dq` addresses rows x 64 fp32.
+    unsafe {
+        sys::cuTensorMapEncodeTiled(
+            &mut map as *mut TensorMap as *mut sys::CUtensorMap,
+            sys::CUtensorMapDataType::CU_TENSOR_MAP_DATA_TYPE_FLOAT32,
+            2,
+            dq as *mut std::ffi::c_void,
+            dims.as_ptr(),
+            strides.as_ptr(),
+            boxes.as_ptr(),
+            steps.as_ptr(),
+            sys::CUtensorMapInterleave::CU_TENSOR_MAP_INTERLEAVE_NONE,
+            sys::CUtensorMapSwizzle::CU_TENSOR_MAP_SWIZZLE_128B,
+            sys::CUtensorMapL2promotion::CU_TENSOR_MAP_L2_PROMOTION_NONE,
+            sys::CUtensorMapFloatOOBfill::CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE,
+        )
+        .result()
+    }
+    .map_err(cuda_err("tensor map of dQ"))?;
+    Ok(map)
 }
 
 /// `sa_forward[_narrow]_wg`'s dynamic shared memory with query tiles of `q_rows` rows: the Q
@@ -402,12 +443,17 @@ fn backward_v8(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v, dout]: [View; 4], lse: u
     };
     let (dk, dv) = (acc(d.dqk)?, acc(d.dv)?);
     let (dk_out, dv_out) = (gpu.alloc(e, rows * d.dqk)?, gpu.alloc(e, rows * d.dv)?);
-    let (name, smem) = if wgmma_kernels(gpu, &d) { ("sa_backward_dkdv_wg", wgmma_dkdv_shared_bytes(e)) } else { ("sa_backward_dkdv", backward_shared_bytes(e, &d).1) };
+    let (name, smem) = if wgmma_kernels(gpu, &d) { ("sa_backward_dkdv_wg", wgmma_dkdv_shared_bytes(e, version_number())) } else { ("sa_backward_dkdv", backward_shared_bytes(e, &d).1) };
     let (dqp, dkp, dvp, dsp, dko, dvo) = (dq.ptr(gpu), dk.ptr(gpu), dv.ptr(gpu), dsum.ptr(gpu), dk_out.ptr(gpu), dv_out.ptr(gpu));
+    let dq_map = if wgmma_kernels(gpu, &d) && version_number() >= 15 { Some(dq_tensor_map(dqp, rows)?) } else { None };
     for (i, part) in parts.iter().enumerate() {
         let mode = merge_mode(i, parts.len(), first_covers, last_covers);
         let grid = tile_grid((part.k_len as usize).div_ceil(TILE), part, d.batch * part.heads as usize);
-        tiles!(gpu, &defs, name, grid, smem, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dkp, &dvp, &dqp, part, &h, &scale, &dko, &dvo, &mode]);
+        if let Some(map) = &dq_map {
+            tiles!(gpu, &defs, name, grid, smem, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dkp, &dvp, &dqp, part, &h, &scale, &dko, &dvo, &mode, map]);
+        } else {
+            tiles!(gpu, &defs, name, grid, smem, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dkp, &dvp, &dqp, part, &h, &scale, &dko, &dvo, &mode]);
+        }
     }
     let cast = |acc: &DevBuf, out: &DevBuf, len: usize| super::launch::cast(gpu, Elem::F32, e, acc.ptr(gpu), out.ptr(gpu), len);
     if !last_covers {

@@ -127,7 +127,7 @@ fn file() -> &'static str {
     source_file(version_number())
 }
 
-/// Whether the forward and dK/dV kernels are version 14's wgmma ones (`sa_forward[_narrow]_wg`,
+/// Whether the forward and dK/dV kernels are the wgmma ones of versions 14+ (`sa_forward[_narrow]_wg`,
 /// `sa_backward_dkdv_wg`): 64-wide heads on a Hopper GPU (sm_90: wgmma exists there only).
 fn wgmma_kernels(gpu: &Gpu, d: &SaDims) -> bool {
     version_number() >= 14 && gpu.arch == "sm_90" && d.dqk == 64 && d.dv == 64

@@ -5,16 +5,22 @@
 
 #ifdef SA_WGMMA
 
+// stage[at(r, col)] = scale * acc, the warpgroup's 64 x 64 accumulator in fp32 (each thread
+// writes columns c2, c2 + 1 of each 8-column group of rows r and r + 8).
+template <typename At>
+__device__ __forceinline__ void stage_dq(float* stage, const float (&acc)[8][4], float scale, int warp, int lane, At at) {
+    const int r = warp * 16 + (lane >> 2), c2 = (lane & 3) * 2;
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+        *(float2*)(stage + at(r, j * 8 + c2)) = make_float2(acc[j][0] * scale, acc[j][1] * scale);
+        *(float2*)(stage + at(r + 8, j * 8 + c2)) = make_float2(acc[j][2] * scale, acc[j][3] * scale);
+    }
+}
 // dq_rows[0 .. 64 x 64) += scale * acc (64 consecutive rows of dQ, the warpgroup's 64 x 64
 // accumulator), staged as fp32 in `stage` (16 KB of shared memory free until the block's next
 // barrier) and added by one bulk reduction rather than 1,024 vector atomics.
 __device__ __forceinline__ void dq_add_bulk(float* dq_rows, float* stage, const float (&acc)[8][4], float scale, int warp, int lane) {
-    const int r = warp * 16 + (lane >> 2), c2 = (lane & 3) * 2;
-#pragma unroll
-    for (int j = 0; j < 8; ++j) {
-        *(float2*)(stage + r * 64 + j * 8 + c2) = make_float2(acc[j][0] * scale, acc[j][1] * scale);
-        *(float2*)(stage + (r + 8) * 64 + j * 8 + c2) = make_float2(acc[j][2] * scale, acc[j][3] * scale);
-    }
+    stage_dq(stage, acc, scale, warp, lane, [](int r, int col) { return r * 64 + col; });
     fence_async_shared();
     __syncthreads();
     if (threadIdx.x == 0) bulk_add_f32(dq_rows, stage, 64 * 64 * 4);
@@ -37,12 +43,7 @@ __device__ __forceinline__ int dq_staged_at(int r, int col) { return (col >> 5) 
 // (16 KB, 1024-byte aligned, its own: thread 0 leaves the reductions running and waits for
 // their reads only before the block's next writes of the stage, a tile later).
 __device__ __forceinline__ void dq_add_tensor(const TensorMap& dq_map, int row0, float* stage, const float (&acc)[8][4], float scale, int warp, int lane) {
-    const int r = warp * 16 + (lane >> 2), c2 = (lane & 3) * 2;
-#pragma unroll
-    for (int j = 0; j < 8; ++j) {
-        *(float2*)(stage + dq_staged_at(r, j * 8 + c2)) = make_float2(acc[j][0] * scale, acc[j][1] * scale);
-        *(float2*)(stage + dq_staged_at(r + 8, j * 8 + c2)) = make_float2(acc[j][2] * scale, acc[j][3] * scale);
-    }
+    stage_dq(stage, acc, scale, warp, lane, dq_staged_at);
     fence_async_shared();
     __syncthreads();
     if (threadIdx.x == 0) {

@@ -280,10 +280,20 @@ __device__ __forceinline__ void fwd_merge(float (&o)[DV / 8][4], Rows& R, float*
 #define FWD_FINAL_ARG
 #endif
 
+#ifdef SA_TMA  // (version 16's tensor maps: sparse_attention_tma.cuh)
+#define NO_TILE_MAPS_ARG , nullptr, TileRows{0, 1}
+#else
+#define TILE_MAPS
+#define TILE_MAPS_ARG
+#define TILE_MAPS_PARAM
+#define NO_TILE_MAPS_ARG
+#endif
+
 // WG (version 14, `SA_WGMMA`): the tiles unpadded and swizzled, products on wgmma, and warp w
-// owning rows 64 mt + 16 w (the warpgroup's m64 halves) instead of 16 (MT w + mt).
-template <int MT, bool WG = false>
-__device__ __forceinline__ void forward_tiles(const elem* q, const elem* k, const elem* v, Str3 sq, Str3 sk, Str3 sv, float* o_part, float* lse_part, const Part& P, int H, float scale FWD_FINAL) {
+// owning rows 64 mt + 16 w (the warpgroup's m64 halves) instead of 16 (MT w + mt). From
+// version 16 the key and value tiles of parts the host has maps for come by TMA (`SA_TMA`).
+template <int MT, bool WG = false, bool TMA = false>
+__device__ __forceinline__ void forward_tiles(const elem* q, const elem* k, const elem* v, Str3 sq, Str3 sk, Str3 sv, float* o_part, float* lse_part, const Part& P, int H, float scale FWD_FINAL TILE_MAPS_PARAM) {
     constexpr int BQF = 64 * MT, LQK = WG ? 64 : LDQ, LV = WG ? 64 : LDV;
     extern __shared__ __align__(16) unsigned char smem_raw[];
 #ifdef SA_WGMMA
@@ -303,7 +313,21 @@ __device__ __forceinline__ void forward_tiles(const elem* q, const elem* k, cons
     auto qrow = [&](int r) -> i64 { return p0 + r <= p_last ? q_row(P, s, p0 + r) : -1; };
     const TileBand kt = key_band(P, p0, p_last, off);
     const int first = kt.first, tiles = kt.tiles;
+#ifdef SA_TMA
+    __shared__ u64 landed[2];  // stage st's tiles have landed (TMA)
+    if (TMA && threadIdx.x == 0) {
+        mbar_init(&landed[0], 1);
+        mbar_init(&landed[1], 1);
+        mbar_init_fence();
+    }
+    auto issue = [&](int i) {
+        const int st = i & 1;
+        if constexpr (!TMA) queue_keys<WG>(Ks0, Vs0, i, kb, vb, sk.t, sv.t, P, s, first + i * BK, off);
+        else if (threadIdx.x == 0) tma_pair(*maps, rows, Ks0 + st * BK * LQK, Vs0 + st * BK * LV, (int)k_row(P, s, first + i * BK, off), h, b, &landed[st]);
+    };
+#else
     auto issue = [&](int i) { queue_keys<WG>(Ks0, Vs0, i, kb, vb, sk.t, sv.t, P, s, first + i * BK, off); };
+#endif
     Rows R[MT];
     float o[MT][DV / 8][4];
 #pragma unroll
@@ -320,6 +344,9 @@ __device__ __forceinline__ void forward_tiles(const elem* q, const elem* k, cons
         const int t0 = first + i * BK;
         const elem *Ks = Ks0 + (i & 1) * BK * LQK, *Vs = Vs0 + (i & 1) * BK * LV;
         const bool whole = lo_last <= t0 && hi_first >= t0 + BK - 1;
+#ifdef SA_TMA
+        if (TMA) mbar_wait(&landed[i & 1], (i >> 1) & 1);
+#endif
 #ifdef SA_WGMMA
         if constexpr (WG) {
             if (whole) fwd_tile_wg<false>(o, R, Qs, Ks, Vs, t0, sl2, lane);
@@ -344,14 +371,14 @@ __device__ __forceinline__ void forward_tiles(const elem* q, const elem* k, cons
 }
 
 extern "C" __global__ void FWD_BOUNDS sa_forward(const elem* q, const elem* k, const elem* v, Str3 sq, Str3 sk, Str3 sv, float* o_part, float* lse_part, Part P, int H, float scale FWD_FINAL) {
-    forward_tiles<FMT>(q, k, v, sq, sk, sv, o_part, lse_part, P, H, scale FWD_FINAL_ARG);
+    forward_tiles<FMT>(q, k, v, sq, sk, sv, o_part, lse_part, P, H, scale FWD_FINAL_ARG NO_TILE_MAPS_ARG);
 }
 
 #if SA_VERSION >= 7
 // One m-tile per warp (64-row query tiles) for the parts with a window (strided local), whose
 // band is only a few key tiles wide: taller query tiles there mean more masked work.
 extern "C" __global__ void __launch_bounds__(NTHREADS, NARROW_BLOCKS) sa_forward_narrow(const elem* q, const elem* k, const elem* v, Str3 sq, Str3 sk, Str3 sv, float* o_part, float* lse_part, Part P, int H, float scale FWD_FINAL) {
-    forward_tiles<1>(q, k, v, sq, sk, sv, o_part, lse_part, P, H, scale FWD_FINAL_ARG);
+    forward_tiles<1>(q, k, v, sq, sk, sv, o_part, lse_part, P, H, scale FWD_FINAL_ARG NO_TILE_MAPS_ARG);
 }
 #endif
 
@@ -429,8 +456,10 @@ __device__ __forceinline__ void finish_key_rows(float* dk, float* dv, elem* dk_o
     }
 }
 #define DKDV_OUT , elem *dk_out, elem *dv_out, int mode
+#define DKDV_OUT_ARG , dk_out, dv_out, mode
 #else
 #define DKDV_OUT
+#define DKDV_OUT_ARG
 #endif
 
 extern "C" __global__ void DKDV_BOUNDS sa_backward_dkdv(const elem* q, const elem* k, const elem* v, const elem* dout, Str3 sq, Str3 sk, Str3 sv, Str3 sd,

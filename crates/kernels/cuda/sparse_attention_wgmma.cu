@@ -1,7 +1,8 @@
-// sparse_attention_wgmma.cu: the kernels of versions 14 and 15 (Hopper's wgmma; primitives and
+// sparse_attention_wgmma.cu: the kernels of versions 14 to 16 (Hopper's wgmma; primitives and
 // the reasons in sparse_attention_wgmma.cuh): the dK/dV kernel (v15: its dQ tiles added by
-// tensor reductions, `dq_add_tensor`), the forward entry points (their body is
-// `forward_tiles` of the v3 file, on its wgmma path) and a check of the operand layouts.
+// tensor reductions, `dq_add_tensor`; v16: its query tiles by TMA, sparse_attention_tma.cuh),
+// the forward entry points (their body is `forward_tiles` of the v3 file, on its wgmma path;
+// v16: `_tma` variants) and a check of the operand layouts.
 
 #ifdef SA_WGMMA
 
@@ -53,8 +54,12 @@ __device__ __forceinline__ void dq_add_tensor(const TensorMap& dq_map, int row0,
     }
 }
 #define DQ_MAP , const __grid_constant__ TensorMap dq_map
+#define DQ_MAP_PARAM , const TensorMap& dq_map
+#define DQ_MAP_ARG , dq_map
 #else
 #define DQ_MAP
+#define DQ_MAP_PARAM
+#define DQ_MAP_ARG
 #endif
 
 // dK, dV (and dQ by atomics) for one key tile, as `sa_backward_dkdv` of v8+ computes them:
@@ -62,8 +67,11 @@ __device__ __forceinline__ void dq_add_tensor(const TensorMap& dq_map, int row0,
 // `ds_from_scores`, dV += P^T dO and dK += dS^T Q (A from registers), dS^T to shared memory,
 // dQ = dS K (A = dS^T read transposed), added to global dQ: by one bulk reduction when the
 // tile's queries are one run of rows (H200: enwik8 3.29 -> 3.20 ms), else by vector atomics.
-extern "C" __global__ void DKDV_BOUNDS sa_backward_dkdv_wg(const elem* q, const elem* k, const elem* v, const elem* dout, Str3 sq, Str3 sk, Str3 sv, Str3 sd,
-                                                          const float* lse, const float* dsum, float* dk, float* dv, float* dq, Part P, int H, float scale DKDV_OUT DQ_MAP) {
+// Version 16 (TMA): the query and output-gradient tiles of parts the host has maps for come by
+// the tensor memory accelerator (`sa_backward_dkdv_tma_wg`), the others as before.
+template <bool TMA>
+__device__ __forceinline__ void dkdv_wg(const elem* q, const elem* k, const elem* v, const elem* dout, Str3 sq, Str3 sk, Str3 sv, Str3 sd,
+                                        const float* lse, const float* dsum, float* dk, float* dv, float* dq, const Part& P, int H, float scale DKDV_OUT DQ_MAP_PARAM TILE_MAPS_PARAM) {
     extern __shared__ __align__(16) unsigned char smem_raw[];
     elem* Ks = aligned_tiles(smem_raw);  // 7 tiles of 64 x 64: K, V, Q x 2, dO x 2, dS^T (v15: + dQ)
     elem* Vs = Ks + 64 * 64;
@@ -83,10 +91,24 @@ extern "C" __global__ void DKDV_BOUNDS sa_backward_dkdv_wg(const elem* q, const 
     load_tile_async<64, 64, 64, true>(Vs, v + b * sv.b + h * sv.h, sv.t, krow);
     const TileBand qt = query_band(P, m0, off, qc);
     const int first = qt.first, tiles = qt.tiles;
+#ifdef SA_TMA
+    __shared__ u64 landed[2];  // stage st's Q and dO tiles have landed (TMA)
+    if (TMA && threadIdx.x == 0) {
+        mbar_init(&landed[0], 1);
+        mbar_init(&landed[1], 1);
+        mbar_init_fence();
+    }
+#endif
     auto issue = [&](int i) {
         const int t0 = first + i * BQ, st = i & 1;
         auto qrow = [&](int r) -> i64 { return t0 + r < qc ? q_row(P, s, t0 + r) : -1; };
         query_tile_async(T[st], P, s, t0, qc, off, bh, lse, dsum);
+#ifdef SA_TMA
+        if constexpr (TMA) {
+            if (threadIdx.x == 0) tma_pair(*maps, rows, Qs0 + st * 2 * 64 * 64, dOs0 + st * 2 * 64 * 64, (int)q_row(P, s, t0), h, b, &landed[st]);
+            return;
+        }
+#endif
         load_pair_async<64, 64, 64, 64, true>(Qs0 + st * 2 * 64 * 64, qb, sq.t, dOs0 + st * 2 * 64 * 64, db, sd.t, qrow);
     };
     float dka[8][4], dva[8][4];
@@ -100,6 +122,9 @@ extern "C" __global__ void DKDV_BOUNDS sa_backward_dkdv_wg(const elem* q, const 
         const int t0 = first + i * BQ;
         const elem *Qs = Qs0 + (i & 1) * 2 * 64 * 64, *dOs = dOs0 + (i & 1) * 2 * 64 * 64;
         float st[8][4], dpt[8][4];
+#ifdef SA_TMA
+        if (TMA) mbar_wait(&landed[i & 1], (i >> 1) & 1);
+#endif
         wg_fence();
         wg_abt(st, Ks, Qs);    // S^T = K Q^T
         wg_abt(dpt, Vs, dOs);  // dP^T = V dO^T
@@ -160,19 +185,38 @@ extern "C" __global__ void DKDV_BOUNDS sa_backward_dkdv_wg(const elem* q, const 
 #endif
     finish_key_rows(dk, dv, dk_out, dv_out, dka, dva, bh, krow, scale, warp, lane, mode);
 }
+extern "C" __global__ void DKDV_BOUNDS sa_backward_dkdv_wg(const elem* q, const elem* k, const elem* v, const elem* dout, Str3 sq, Str3 sk, Str3 sv, Str3 sd,
+                                                          const float* lse, const float* dsum, float* dk, float* dv, float* dq, Part P, int H, float scale DKDV_OUT DQ_MAP) {
+    dkdv_wg<false>(q, k, v, dout, sq, sk, sv, sd, lse, dsum, dk, dv, dq, P, H, scale DKDV_OUT_ARG DQ_MAP_ARG NO_TILE_MAPS_ARG);
+}
+#ifdef SA_TMA
+extern "C" __global__ void DKDV_BOUNDS sa_backward_dkdv_tma_wg(const elem* q, const elem* k, const elem* v, const elem* dout, Str3 sq, Str3 sk, Str3 sv, Str3 sd,
+                                                              const float* lse, const float* dsum, float* dk, float* dv, float* dq, Part P, int H, float scale DKDV_OUT DQ_MAP TILE_MAPS) {
+    dkdv_wg<true>(q, k, v, dout, sq, sk, sv, sd, lse, dsum, dk, dv, dq, P, H, scale DKDV_OUT_ARG DQ_MAP_ARG TILE_MAPS_ARG);
+}
+#endif
 
 // The forward on wgmma: 128-row query tiles (two m64 halves), and 64-row ones for the parts
 // the host gives `sa_forward_narrow` (windowed and short ones).
 extern "C" __global__ void FWD_BOUNDS sa_forward_wg(const elem* q, const elem* k, const elem* v, Str3 sq, Str3 sk, Str3 sv, float* o_part, float* lse_part, Part P, int H, float scale FWD_FINAL) {
-    forward_tiles<2, true>(q, k, v, sq, sk, sv, o_part, lse_part, P, H, scale FWD_FINAL_ARG);
+    forward_tiles<2, true>(q, k, v, sq, sk, sv, o_part, lse_part, P, H, scale FWD_FINAL_ARG NO_TILE_MAPS_ARG);
 }
 // (5 blocks per SM: 102 registers, no spills; H200, audio 2.055 -> 2.036 ms against 4.)
 #ifndef NARROW_WG_BLOCKS
 #define NARROW_WG_BLOCKS 5
 #endif
 extern "C" __global__ void __launch_bounds__(NTHREADS, NARROW_WG_BLOCKS) sa_forward_narrow_wg(const elem* q, const elem* k, const elem* v, Str3 sq, Str3 sk, Str3 sv, float* o_part, float* lse_part, Part P, int H, float scale FWD_FINAL) {
-    forward_tiles<1, true>(q, k, v, sq, sk, sv, o_part, lse_part, P, H, scale FWD_FINAL_ARG);
+    forward_tiles<1, true>(q, k, v, sq, sk, sv, o_part, lse_part, P, H, scale FWD_FINAL_ARG NO_TILE_MAPS_ARG);
 }
+#ifdef SA_TMA
+// Version 16: the same two with their key and value tiles by TMA (parts with tensor maps).
+extern "C" __global__ void FWD_BOUNDS sa_forward_tma_wg(const elem* q, const elem* k, const elem* v, Str3 sq, Str3 sk, Str3 sv, float* o_part, float* lse_part, Part P, int H, float scale FWD_FINAL TILE_MAPS) {
+    forward_tiles<2, true, true>(q, k, v, sq, sk, sv, o_part, lse_part, P, H, scale FWD_FINAL_ARG TILE_MAPS_ARG);
+}
+extern "C" __global__ void __launch_bounds__(NTHREADS, NARROW_WG_BLOCKS) sa_forward_narrow_tma_wg(const elem* q, const elem* k, const elem* v, Str3 sq, Str3 sk, Str3 sv, float* o_part, float* lse_part, Part P, int H, float scale FWD_FINAL TILE_MAPS) {
+    forward_tiles<1, true, true>(q, k, v, sq, sk, sv, o_part, lse_part, P, H, scale FWD_FINAL_ARG TILE_MAPS_ARG);
+}
+#endif
 
 // A check of the three operand layouts of sparse_attention_wgmma.cuh on one 64 x 64 pair (tests/gpu_wgmma.rs compares
 // it with the CPU): out[0] = A B^T, out[1] = A B (A from registers), out[2] = A^T B; each

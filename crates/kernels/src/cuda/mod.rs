@@ -21,6 +21,7 @@ pub mod compile;
 pub mod launch;
 pub mod sources;
 pub mod sparse_attention;
+pub mod tensor_map;
 
 use crate::error::{Error, Result};
 use cudarc::driver::{sys, CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DevicePtr, DeviceRepr};

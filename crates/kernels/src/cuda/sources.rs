@@ -26,6 +26,7 @@ pub const FILES: &[(&str, &str)] = &[
             include_str!("../../cuda/sparse_attention_common.cuh"),
             include_str!("../../cuda/sparse_attention_rows.cuh"),
             include_str!("../../cuda/sparse_attention_wgmma.cuh"),
+            include_str!("../../cuda/sparse_attention_tma.cuh"),
             include_str!("../../cuda/sparse_attention_copy.cuh"),
             include_str!("../../cuda/sparse_attention_v3.cu"),
             include_str!("../../cuda/sparse_attention_wgmma.cu")

@@ -9,7 +9,8 @@
 use super::{cuda_err, DevBuf, Elem, Gpu};
 use crate::error::{Error, Result};
 use crate::sparse_attention::SaPart;
-use cudarc::driver::{sys, sys::CUfunction_attribute_enum, DeviceRepr, LaunchConfig, PushKernelArg};
+use super::tensor_map::{dq_tensor_map, key_shape, query_shape, tile_maps, RowShape, TileMaps, TileRows};
+use cudarc::driver::{sys::CUfunction_attribute_enum, DeviceRepr, LaunchConfig, PushKernelArg};
 
 // SAFETY: `SaPart` is `#[repr(C)]` with only i32 fields, the layout of the C struct `Part`.
 unsafe impl DeviceRepr for SaPart {}
@@ -85,7 +86,11 @@ fn width(d: usize) -> Result<&'static str> {
 /// dK/dV kernel's dQ tiles without bank conflicts, in the 128-byte swizzle, and adds them by
 /// tensor reductions (`dq_add_tensor`) from a buffer of their own, left running, and computes
 /// exponentials with one instruction and rescales the forward's sums only when the running
-/// maximum grows by more than 2^8. The default is the newest measured: 15.
+/// maximum grows by more than 2^8; 16 loads the tiles the wgmma kernels stream (keys and
+/// values of the 128- and 64-row forwards, queries and output gradients of the dK/dV kernel)
+/// with the tensor memory accelerator where a tensor map describes their rows
+/// (`tensor_map::tile_maps`; every part but strided columns). The default is the newest
+/// measured: 16.
 pub fn version() -> &'static str {
     static V: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
     V.get_or_init(|| match std::env::var("ST_SA_VERSION").as_deref() {
@@ -103,12 +108,13 @@ pub fn version() -> &'static str {
         Ok("12") => "12",
         Ok("13") => "13",
         Ok("14") => "14",
-        _ => "15",
+        Ok("15") => "15",
+        _ => "16",
     })
 }
 
 fn version_number() -> u32 {
-    version().parse().unwrap_or(15)
+    version().parse().unwrap_or(16)
 }
 
 /// The source file of kernel version `version` (also what `compile::all_variants` compiles).
@@ -140,40 +146,14 @@ fn wgmma_dkdv_shared_bytes(e: Elem, version: u32) -> usize {
     7 * TILE * TILE * e.size() + if version >= 15 { TILE * TILE * 4 } else { 0 } + 1024
 }
 
-/// A tensor map of the tensor memory accelerator (`TensorMap` in sparse_attention_wgmma.cuh),
-/// passed by value.
-#[repr(C, align(64))]
-#[derive(Clone, Copy)]
-struct TensorMap([u64; 16]);
-// SAFETY: 128 plain bytes with CUtensorMap's size and alignment, passed by value.
-unsafe impl DeviceRepr for TensorMap {}
-
-/// Version 15's map of the fp32 dQ accumulator `[rows, 64]` for `dq_add_tensor`: boxes of 64
-/// rows x 32 columns (128 bytes a row), staged in shared memory in the 128-byte swizzle.
-fn dq_tensor_map(dq: u64, rows: usize) -> Result<TensorMap> {
-    let mut map = TensorMap([0; 16]);
-    let (dims, strides, boxes, steps) = ([64u64, rows as u64], [64u64 * 4], [32u32, 64], [1u32, 1]);
-    // SAFETY: `map` is 128 bytes, 64-byte aligned, as CUtensorMap; the arrays hold rank (or
-    // rank - 1 for the strides) entries; `dq` addresses rows x 64 fp32.
-    unsafe {
-        sys::cuTensorMapEncodeTiled(
-            &mut map as *mut TensorMap as *mut sys::CUtensorMap,
-            sys::CUtensorMapDataType::CU_TENSOR_MAP_DATA_TYPE_FLOAT32,
-            2,
-            dq as *mut std::ffi::c_void,
-            dims.as_ptr(),
-            strides.as_ptr(),
-            boxes.as_ptr(),
-            steps.as_ptr(),
-            sys::CUtensorMapInterleave::CU_TENSOR_MAP_INTERLEAVE_NONE,
-            sys::CUtensorMapSwizzle::CU_TENSOR_MAP_SWIZZLE_128B,
-            sys::CUtensorMapL2promotion::CU_TENSOR_MAP_L2_PROMOTION_NONE,
-            sys::CUtensorMapFloatOOBfill::CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE,
-        )
-        .result()
+/// Version 16: the tensor maps of a launch's two streamed views (`[k, v]` in the forward,
+/// `[q, dout]` in the dK/dV kernel) when their tiles' rows have a `shape` a map describes and
+/// the wgmma kernels run (`ST_SA_DEFINES=SA_NO_TMA=1` keeps cp.async, for comparisons).
+fn streamed_maps(gpu: &Gpu, e: Elem, d: &SaDims, [a, b]: [&View; 2], shape: Option<RowShape>) -> Result<Option<(TileMaps, TileRows)>> {
+    match shape {
+        Some(shape) if version_number() >= 16 && wgmma_kernels(gpu, d) && tuning("SA_NO_TMA") != Some(1) => tile_maps(e, d, a, b, shape),
+        _ => Ok(None),
     }
-    .map_err(cuda_err("tensor map of dQ"))?;
-    Ok(map)
 }
 
 /// `sa_forward[_narrow]_wg`'s dynamic shared memory with query tiles of `q_rows` rows: the Q
@@ -181,7 +161,6 @@ fn dq_tensor_map(dq: u64, rows: usize) -> Result<TensorMap> {
 fn wgmma_forward_shared_bytes(e: Elem, q_rows: usize) -> usize {
     (q_rows + 4 * TILE) * TILE * e.size() + 1024
 }
-
 /// Dynamic shared memory (bytes) of the backward's tile kernels: (dQ, dK/dV). From version 3
 /// they keep two stages of the tiles they stream; from 4 the dK/dV kernel adds the dS^T tile.
 fn backward_shared_bytes(e: Elem, d: &SaDims) -> (usize, usize) {
@@ -449,7 +428,11 @@ fn backward_v8(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v, dout]: [View; 4], lse: u
     for (i, part) in parts.iter().enumerate() {
         let mode = merge_mode(i, parts.len(), first_covers, last_covers);
         let grid = tile_grid((part.k_len as usize).div_ceil(TILE), part, d.batch * part.heads as usize);
-        if let Some(map) = &dq_map {
+        let streamed = if dq_map.is_some() { streamed_maps(gpu, e, &d, [&q, &dout], query_shape(part))? } else { None };
+        if let (Some(map), Some((maps, rows))) = (&dq_map, &streamed) {
+            // (the kernel's two mbarriers take 16 bytes of static shared memory from the alignment slack)
+            tiles!(gpu, &defs, "sa_backward_dkdv_tma_wg", grid, smem - 16, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dkp, &dvp, &dqp, part, &h, &scale, &dko, &dvo, &mode, map, maps, rows]);
+        } else if let Some(map) = &dq_map {
             tiles!(gpu, &defs, name, grid, smem, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dkp, &dvp, &dqp, part, &h, &scale, &dko, &dvo, &mode, map]);
         } else {
             tiles!(gpu, &defs, name, grid, smem, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dkp, &dvp, &dqp, part, &h, &scale, &dko, &dvo, &mode]);
@@ -486,7 +469,13 @@ fn forward_v9(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v]: [View; 3], parts: &[SaPa
         let mode = merge_mode(i, parts.len(), first_covers, last_covers);
         let fin = Final { out: out.ptr(gpu), so, lse: lse.ptr(gpu), mode };
         let (name, grid, smem) = forward_launch(gpu, e, &d, part);
-        tiles!(gpu, &defs, name, grid, smem, [&q.ptr, &k.ptr, &v.ptr, &q.strides, &k.strides, &v.strides, &op, &lp, part, &h, &scale, &fin]);
+        let shape = if name == "sa_forward_wg" || tuning("SA_TMA_NARROW") != Some(0) { key_shape(part, d.n) } else { None };
+        if let Some((maps, rows)) = streamed_maps(gpu, e, &d, [&k, &v], shape)? {
+            let name = if name == "sa_forward_wg" { "sa_forward_tma_wg" } else { "sa_forward_narrow_tma_wg" };
+            tiles!(gpu, &defs, name, grid, smem, [&q.ptr, &k.ptr, &v.ptr, &q.strides, &k.strides, &v.strides, &op, &lp, part, &h, &scale, &fin, &maps, &rows]);
+        } else {
+            tiles!(gpu, &defs, name, grid, smem, [&q.ptr, &k.ptr, &v.ptr, &q.strides, &k.strides, &v.strides, &op, &lp, part, &h, &scale, &fin]);
+        }
     }
     if !last_covers {
         combine(gpu, &defs, &d, op, lp, 1, out.ptr(gpu), lse.ptr(gpu))?;

@@ -428,7 +428,7 @@ fn backward_v8(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v, dout]: [View; 4], lse: u
     for (i, part) in parts.iter().enumerate() {
         let mode = merge_mode(i, parts.len(), first_covers, last_covers);
         let grid = tile_grid((part.k_len as usize).div_ceil(TILE), part, d.batch * part.heads as usize);
-        let streamed = if dq_map.is_some() { streamed_maps(gpu, e, &d, [&q, &dout], query_shape(part))? } else { None };
+        let streamed = if dq_map.is_some() { streamed_maps(gpu, e, &d, [&q, &dout], query_shape(part, d.n))? } else { None };
         if let (Some(map), Some((maps, rows))) = (&dq_map, &streamed) {
             // (the kernel's two mbarriers take 16 bytes of static shared memory from the alignment slack)
             tiles!(gpu, &defs, "sa_backward_dkdv_tma_wg", grid, smem - 16, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dkp, &dvp, &dqp, part, &h, &scale, &dko, &dvo, &mode, map, maps, rows]);

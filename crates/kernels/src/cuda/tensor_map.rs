@@ -58,9 +58,15 @@ const TILE: usize = 64;
 /// t0 .. t0 + 63 with t0 a multiple of 64.
 pub fn key_shape(part: &SaPart, n: usize) -> Option<RowShape> {
     let (g, gs, step) = (part.k_group as usize, part.k_gstride as usize, part.k_step);
+    let offs = (0..part.off_mod.max(1)).map(|h| part.off_base - part.off_mult * h);
+    let (lo, hi) = offs.fold((i32::MAX, i32::MIN), |(lo, hi), o| (lo.min(o), hi.max(o)));
     if g == 1 {
-        // one key a group: rows k_gstride apart (1: dense, windows, own blocks; l: columns)
-        return (gs == 1).then_some(RowShape::Contiguous);
+        // one key a group, rows k_gstride apart: 1 (dense, windows, own blocks), or l (the
+        // strided columns: one row of every block of l)
+        return match gs {
+            1 => Some(RowShape::Contiguous),
+            _ => (n % gs == 0 && lo >= 0).then_some(RowShape::Grouped { g: 1, block: gs }),
+        };
     }
     if step != 1 {
         return None;
@@ -68,17 +74,21 @@ pub fn key_shape(part: &SaPart, n: usize) -> Option<RowShape> {
     if part.k_group >= part.k_len || g % TILE == 0 {
         return Some(RowShape::Contiguous); // a tile never crosses a group
     }
-    let offs = (0..part.off_mod.max(1)).map(|h| part.off_base - part.off_mult * h);
-    let (lo, hi) = offs.fold((i32::MAX, i32::MIN), |(lo, hi), o| (lo.min(o), hi.max(o)));
     let fits = lo >= 0 && hi as usize + g <= gs;
     let aligned = n % gs == 0 && (part.n_seq == 1 || part.k_seq as usize % gs == 0);
     (TILE % g == 0 && fits && aligned).then_some(RowShape::Grouped { g, block: gs })
 }
 
 /// The shape of a part's query tiles (query p of sequence s at row s q_seq + p q_step, unless
-/// packed): contiguous when the step is one.
-pub fn query_shape(part: &SaPart) -> Option<RowShape> {
-    (part.q_step == 1 && part.q_group == i32::MAX).then_some(RowShape::Contiguous)
+/// packed): contiguous when the step is one, else one row of every block of q_step (the
+/// strided columns) when such blocks tile the sequence.
+pub fn query_shape(part: &SaPart, n: usize) -> Option<RowShape> {
+    let step = part.q_step as usize;
+    match (part.q_group == i32::MAX, step) {
+        (false, _) => None,
+        (true, 1) => Some(RowShape::Contiguous),
+        (true, _) => (n % step == 0).then_some(RowShape::Grouped { g: 1, block: step }),
+    }
 }
 
 /// Maps of two `[B, H, n, 64]` views (`a`, `b`) whose tiles have rows of `shape`, and the
@@ -199,7 +209,7 @@ mod tests {
                             }
                         }
                         for t0 in (0..p.q_len as i64).step_by(TILE) {
-                            let Some(shape) = query_shape(&p) else { break };
+                            let Some(shape) = query_shape(&p, n) else { break };
                             if q_row(t0) >= n as i64 {
                                 break;
                             }
@@ -216,16 +226,20 @@ mod tests {
         assert!(mapped.0 > 0 && mapped.1 > 0);
     }
 
-    /// Which parts get maps: every part of the paper's patterns but the strided columns.
+    /// Which parts get maps: every part of the paper's patterns (strided columns when the
+    /// columns are whole), none of the packed short columns.
     #[test]
-    fn maps_cover_all_but_strided_columns() {
+    fn maps_cover_the_patterns_parts() {
         let n = 12_288;
         assert_eq!(key_shape(&SaPart::causal(n, 8), n), Some(RowShape::Contiguous));
         assert_eq!(key_shape(&SaPart::local(n, 128, 8), n), Some(RowShape::Contiguous));
         assert_eq!(key_shape(&SaPart::own_block(n, 128, 8), n), Some(RowShape::Contiguous));
         assert_eq!(key_shape(&SaPart::summary(n, 128, 32, true, 8), n), Some(RowShape::Grouped { g: 32, block: 128 }));
-        assert_eq!(key_shape(&SaPart::column(n, 128, false, 8), n), None);
-        assert_eq!(query_shape(&SaPart::summary(n, 128, 32, true, 8)), Some(RowShape::Contiguous));
-        assert_eq!(query_shape(&SaPart::column(n, 128, false, 8)), None);
+        assert_eq!(key_shape(&SaPart::column(n, 128, false, 8), n), Some(RowShape::Grouped { g: 1, block: 128 }));
+        assert_eq!(key_shape(&SaPart::column(n + 1, 128, false, 8), n + 1), None);
+        assert_eq!(query_shape(&SaPart::summary(n, 128, 32, true, 8), n), Some(RowShape::Contiguous));
+        assert_eq!(query_shape(&SaPart::column(n, 128, false, 8), n), Some(RowShape::Grouped { g: 1, block: 128 }));
+        let packed = SaPart::column(3072, 96, false, 2).packed_columns(64);
+        assert!(packed.q_group != i32::MAX && query_shape(&packed, 3072).is_none() && key_shape(&packed, 3072).is_none());
     }
 }

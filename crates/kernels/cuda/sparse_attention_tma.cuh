@@ -10,24 +10,26 @@
 //
 // The maps are 5-D: (element, row in group, group, head, batch), with a box of 64 elements x
 // G rows x 64 / G groups x 1 x 1, so that one box is one 64-row tile in the 128-byte swizzle
-// (the layout `tile_offset<64, true>` and wgmma read):
-//   contiguous rows (dense, windows, own blocks, every query tile): G = 64, one group of
-//     `e1` = n rows: the tile's first row r0 is at (r0, 0);
+// (the layout `tile_offset<64, true>` and wgmma read), the tile's first row r0 at coordinates
+// (r0 % e1, r0 / e1):
+//   contiguous rows (dense, windows, own blocks, the queries of those and of the summary
+//     part): G = 64, one group of e1 = n rows;
 //   the fixed pattern's summary keys (c rows out of every block of l, c dividing 64): G = c,
-//     groups of `e1` = l rows, the tile's first row r0 at (r0 % l, r0 / l).
-// The host (`tile_maps` in kernels/src/cuda/tensor_map.rs) builds a map only for parts whose
-// rows have one of these shapes, and says so in `TileRows::on`; the other parts (strided
-// columns, packed columns) keep cp.async. Rows outside the tensor come in as zeros; rows of
-// the tensor outside the part come in as they are and are masked like any unseen key.
+//     groups of e1 = l rows;
+//   the strided columns (one row of every block of l, when l divides n): G = 1, e1 = l.
+// The host (`tile_maps` in kernels/src/cuda/tensor_map.rs) builds maps only for parts whose
+// rows have one of these shapes and then launches the `_tma` kernels; the others (packed
+// short columns) keep cp.async. Rows outside the tensor come in as zeros; rows of the tensor
+// outside the part come in as they are and are masked like any unseen key.
 
 #ifdef SA_WGMMA
 #if SA_VERSION >= 16
 #define SA_TMA 1
 
-// The host's `TileRows`: whether the streamed tiles of this part come by TMA, and the rows
-// per group of its maps (first coordinate of a row r: r % e1, second: r / e1).
+// The host's `TileRows`: the rows per group of a launch's maps (first coordinate of a row r:
+// r % e1, second: r / e1).
 struct TileRows {
-    int on, e1;
+    int e1;
 };
 // The two maps of a launch's streamed tiles (K and V in the forward, Q and dO in the dK/dV
 // kernel), passed as one __grid_constant__ parameter.
@@ -60,6 +62,13 @@ __device__ __forceinline__ void tma_tile(elem* dst, const TensorMap& map, int ro
     const int c2 = row0 / e1, c1 = row0 - c2 * e1;
     asm volatile("cp.async.bulk.tensor.5d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4, %5, %6}], [%7];" ::"r"(smem_u32(dst)), "l"((u64)&map), "r"(0), "r"(c1), "r"(c2), "r"(h), "r"(b), "r"(smem_u32(bar))
                  : "memory");
+}
+// Thread 0, before the first load: the two stages' mbarriers, each completed by thread 0's
+// arrival and the byte count of its loads (then a block barrier, for the other threads).
+__device__ __forceinline__ void tma_stages_init(u64* landed) {
+    mbar_init(&landed[0], 1);
+    mbar_init(&landed[1], 1);
+    mbar_init_fence();
 }
 // Thread 0: both tiles of a step (rows row0 ..) into `a` and `b` on `bar`.
 __device__ __forceinline__ void tma_pair(const TileMaps& maps, const TileRows& rows, elem* a, elem* b_tile, int row0, int h, int b, u64* bar) {

@@ -281,7 +281,7 @@ __device__ __forceinline__ void fwd_merge(float (&o)[DV / 8][4], Rows& R, float*
 #endif
 
 #ifdef SA_TMA  // (version 16's tensor maps: sparse_attention_tma.cuh)
-#define NO_TILE_MAPS_ARG , nullptr, TileRows{0, 1}
+#define NO_TILE_MAPS_ARG , nullptr, TileRows{1}
 #else
 #define TILE_MAPS
 #define TILE_MAPS_ARG
@@ -315,11 +315,7 @@ __device__ __forceinline__ void forward_tiles(const elem* q, const elem* k, cons
     const int first = kt.first, tiles = kt.tiles;
 #ifdef SA_TMA
     __shared__ u64 landed[2];  // stage st's tiles have landed (TMA)
-    if (TMA && threadIdx.x == 0) {
-        mbar_init(&landed[0], 1);
-        mbar_init(&landed[1], 1);
-        mbar_init_fence();
-    }
+    if (TMA && threadIdx.x == 0) tma_stages_init(landed);
     auto issue = [&](int i) {
         const int st = i & 1;
         if constexpr (!TMA) queue_keys<WG>(Ks0, Vs0, i, kb, vb, sk.t, sv.t, P, s, first + i * BK, off);

@@ -93,11 +93,7 @@ __device__ __forceinline__ void dkdv_wg(const elem* q, const elem* k, const elem
     const int first = qt.first, tiles = qt.tiles;
 #ifdef SA_TMA
     __shared__ u64 landed[2];  // stage st's Q and dO tiles have landed (TMA)
-    if (TMA && threadIdx.x == 0) {
-        mbar_init(&landed[0], 1);
-        mbar_init(&landed[1], 1);
-        mbar_init_fence();
-    }
+    if (TMA && threadIdx.x == 0) tma_stages_init(landed);
 #endif
     auto issue = [&](int i) {
         const int t0 = first + i * BQ, st = i & 1;

@@ -89,7 +89,7 @@ fn width(d: usize) -> Result<&'static str> {
 /// maximum grows by more than 2^8; 16 loads the tiles the wgmma kernels stream (keys and
 /// values of the 128- and 64-row forwards, queries and output gradients of the dK/dV kernel)
 /// with the tensor memory accelerator where a tensor map describes their rows
-/// (`tensor_map::tile_maps`; every part but strided columns). The default is the newest
+/// (`tensor_map::tile_maps`; every part but packed short columns). The default is the newest
 /// measured: 16.
 pub fn version() -> &'static str {
     static V: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
@@ -469,8 +469,7 @@ fn forward_v9(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v]: [View; 3], parts: &[SaPa
         let mode = merge_mode(i, parts.len(), first_covers, last_covers);
         let fin = Final { out: out.ptr(gpu), so, lse: lse.ptr(gpu), mode };
         let (name, grid, smem) = forward_launch(gpu, e, &d, part);
-        let shape = if name == "sa_forward_wg" || tuning("SA_TMA_NARROW") != Some(0) { key_shape(part, d.n) } else { None };
-        if let Some((maps, rows)) = streamed_maps(gpu, e, &d, [&k, &v], shape)? {
+        if let Some((maps, rows)) = streamed_maps(gpu, e, &d, [&k, &v], key_shape(part, d.n))? {
             let name = if name == "sa_forward_wg" { "sa_forward_tma_wg" } else { "sa_forward_narrow_tma_wg" };
             tiles!(gpu, &defs, name, grid, smem, [&q.ptr, &k.ptr, &v.ptr, &q.strides, &k.strides, &v.strides, &op, &lp, part, &h, &scale, &fin, &maps, &rows]);
         } else {

@@ -30,15 +30,14 @@ pub struct TileMaps([TensorMap; 2]);
 // SAFETY: two tensor maps, the layout of the C struct `TileMaps { TensorMap a, b; }`.
 unsafe impl DeviceRepr for TileMaps {}
 
-/// Whether a launch's streamed tiles come by TMA, and the rows per group of its maps
-/// (`TileRows` in C: a row r is at coordinates (r % e1, r / e1)).
+/// The rows per group of a launch's maps (`TileRows` in C: a row r is at coordinates
+/// (r % e1, r / e1)).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TileRows {
-    pub on: i32,
     pub e1: i32,
 }
-// SAFETY: two i32, the layout of the C struct `TileRows { int on, e1; }`.
+// SAFETY: one i32, the layout of the C struct `TileRows { int e1; }`.
 unsafe impl DeviceRepr for TileRows {}
 
 /// How the rows of one 64-row tile lie in a `[B, H, n, 64]` tensor.
@@ -102,7 +101,7 @@ pub fn tile_maps(e: Elem, d: &SaDims, a: &View, b: &View, shape: RowShape) -> Re
     let (Some(ma), Some(mb)) = (tile_map(e, d, a, g, block)?, tile_map(e, d, b, g, block)?) else {
         return Ok(None);
     };
-    Ok(Some((TileMaps([ma, mb]), TileRows { on: 1, e1: block as i32 })))
+    Ok(Some((TileMaps([ma, mb]), TileRows { e1: block as i32 })))
 }
 
 /// One view's 5-D map: (element, row in block, block, head, batch), boxes of 64 elements x g

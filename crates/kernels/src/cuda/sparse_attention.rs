@@ -89,8 +89,10 @@ fn width(d: usize) -> Result<&'static str> {
 /// maximum grows by more than 2^8; 16 loads the tiles the wgmma kernels stream (keys and
 /// values of the 128- and 64-row forwards, queries and output gradients of the dK/dV kernel)
 /// with the tensor memory accelerator where a tensor map describes their rows
-/// (`tensor_map::tile_maps`; every part but packed short columns). The default is the newest
-/// measured: 16.
+/// (`tensor_map::tile_maps`; every part but packed short columns); 17 (opt-in until its
+/// correctness test has run on a GPU) runs every wgmma forward on 64-row tiles, 4 blocks an
+/// SM, its products no longer serialised by the compiler for want of registers. The default
+/// is the newest measured and checked: 16.
 pub fn version() -> &'static str {
     static V: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
     V.get_or_init(|| match std::env::var("ST_SA_VERSION").as_deref() {
@@ -109,6 +111,7 @@ pub fn version() -> &'static str {
         Ok("13") => "13",
         Ok("14") => "14",
         Ok("15") => "15",
+        Ok("17") => "17",
         _ => "16",
     })
 }
@@ -258,12 +261,14 @@ fn pack(parts: &[SaPart]) -> Vec<SaPart> {
 /// take `forward_rows`. Version 14 on wgmma (`wgmma_kernels`) keeps that split with
 /// `sa_forward_narrow_wg` and `sa_forward_wg` (128 rows: H200, enwik8 forward 0.94 -> 0.81 ms,
 /// dense 3.12 -> 2.45, although at 3 blocks per SM the compiler serialises its products for
-/// want of registers; `WG_FWD_ROWS=64` runs every part on 64-row tiles).
+/// want of registers). Version 17 runs every part on 64-row tiles (`WG_FWD_ROWS=128` brings
+/// back the 128-row kernel for the others).
 fn forward_launch(gpu: &Gpu, e: Elem, d: &SaDims, part: &SaPart) -> (&'static str, (u32, u32, u32), usize) {
     let short = tuning("NARROW_Q_LEN").unwrap_or(256);
     let narrow = version_number() >= 7 && part.window > 0 || version_number() >= 13 && part.q_len as usize <= short;
     if wgmma_kernels(gpu, d) {
-        let q_rows = if narrow || tuning("WG_FWD_ROWS") == Some(64) { TILE } else { 2 * TILE };
+        let rows = tuning("WG_FWD_ROWS").unwrap_or(if version_number() >= 17 { TILE } else { 2 * TILE });
+        let q_rows = if narrow || rows == TILE { TILE } else { 2 * TILE };
         let grid = tile_grid((part.q_len as usize).div_ceil(q_rows), part, d.batch * part.heads as usize);
         let name = if q_rows == TILE { "sa_forward_narrow_wg" } else { "sa_forward_wg" };
         return (name, grid, wgmma_forward_shared_bytes(e, q_rows));

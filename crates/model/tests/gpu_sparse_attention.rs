@@ -99,6 +99,10 @@ fn fused_sparse_attention_matches_the_reference() {
         case("enwik8 pattern: fixed l=128 c=32 merged, n=1000", Fixed { block: 128, summary: 32 }, Merged, 0, 8, 1000, 64, 64),
         case("CIFAR-10 pattern: strided l=96 merged, QK 64 / V 128", Strided { stride: 96 }, Merged, 0, 2, 3072, 64, 128),
         case("half-size QK: QK 32 / V 64", Strided { stride: 64 }, Merged, 0, 2, 700, 32, 64),
+        // n a multiple of l: the summary keys and the strided columns by TMA (version 16's
+        // grouped tensor maps; other lengths keep cp.async for them)
+        case("fixed l=128 c=32 merged, n=1024 (summary keys by TMA)", Fixed { block: 128, summary: 32 }, Merged, 0, 8, 1024, 64, 64),
+        case("strided l=16 merged, n=1024 (columns by TMA)", Strided { stride: 16 }, Merged, 0, 2, 1024, 64, 64),
     ];
     cases.push(Case { name: "fp16: fixed l=64 c=16 merged", dtype: DType::F16, ..case("", Fixed { block: 64, summary: 16 }, Merged, 0, 4, 517, 64, 64) });
     let errors: Vec<[f64; 4]> = cases.iter().map(check).collect();

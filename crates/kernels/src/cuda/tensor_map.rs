@@ -43,10 +43,12 @@ unsafe impl DeviceRepr for TileRows {}
 /// How the rows of one 64-row tile lie in a `[B, H, n, 64]` tensor.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum RowShape {
-    /// 64 consecutive rows (dense, windows, own blocks; every query tile of those).
+    /// 64 consecutive rows (the keys of dense, windows and own blocks; the queries of every
+    /// part but the strided columns).
     Contiguous,
     /// `64 / g` runs of `g` consecutive rows, one in each block of `block` rows, at the same
-    /// place in each (the fixed pattern's summary keys: c rows of every block of l).
+    /// place in each: the fixed pattern's summary keys (c rows of every block of l), or, with
+    /// g = 1, the strided columns' keys and queries (one row of every block of l).
     Grouped { g: usize, block: usize },
 }
 

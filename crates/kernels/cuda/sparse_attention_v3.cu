@@ -316,14 +316,17 @@ __device__ __forceinline__ void forward_tiles(const elem* q, const elem* k, cons
 #ifdef SA_TMA
     __shared__ u64 landed[2];  // stage st's tiles have landed (TMA)
     if (TMA && threadIdx.x == 0) tma_stages_init(landed);
-    auto issue = [&](int i) {
-        const int st = i & 1;
-        if constexpr (!TMA) queue_keys<WG>(Ks0, Vs0, i, kb, vb, sk.t, sv.t, P, s, first + i * BK, off);
-        else if (threadIdx.x == 0) tma_pair(*maps, rows, Ks0 + st * BK * LQK, Vs0 + st * BK * LV, (int)k_row(P, s, first + i * BK, off), h, b, &landed[st]);
-    };
-#else
-    auto issue = [&](int i) { queue_keys<WG>(Ks0, Vs0, i, kb, vb, sk.t, sv.t, P, s, first + i * BK, off); };
 #endif
+    auto issue = [&](int i) {
+#ifdef SA_TMA
+        if constexpr (TMA) {
+            const int st = i & 1;
+            if (threadIdx.x == 0) tma_pair(*maps, rows, Ks0 + st * BK * LQK, Vs0 + st * BK * LV, (int)k_row(P, s, first + i * BK, off), h, b, &landed[st]);
+            return;
+        }
+#endif
+        queue_keys<WG>(Ks0, Vs0, i, kb, vb, sk.t, sv.t, P, s, first + i * BK, off);
+    };
     Rows R[MT];
     float o[MT][DV / 8][4];
 #pragma unroll

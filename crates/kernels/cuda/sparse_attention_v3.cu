@@ -135,7 +135,7 @@ __device__ __forceinline__ TileBand query_band(const Part& P, int m0, int off, i
     const int p_first = first_query_seeing(P, m0, off, qc);
 #if SA_VERSION >= 11
     // Queries see keys of their own segment only: none past the last key's segment.
-    const int p_end = min(P.window > 0 ? min(qc, m_last + P.window) : qc, P.seg == INT_MAX ? qc : (m_last / P.seg + 1) * P.seg);
+    const int p_end = min(P.window > 0 ? min(qc, m_last + P.window) : qc, P.seg == INT_MAX ? qc : (QUOT(m_last, seg, 3) + 1) * P.seg);
 #else
     const int p_end = P.window > 0 ? min(qc, m_last + P.window) : qc;
 #endif

@@ -55,6 +55,10 @@ pub struct SaPart {
     pub q_gstride: i32,
     /// ... and query `p` sees no key before `(p / seg) * seg` (`i32::MAX`: no segments).
     pub seg: i32,
+    /// Kernel version 18 divides by `vis_a`, `k_group`, `q_group` and `seg` with a multiply by
+    /// these reciprocals, `ceil(2^32 / d)` (0: divide), set by [`SaPart::with_reciprocals`]
+    /// just before a launch; zero in every part the constructors build.
+    pub recip: [u32; 4],
 }
 
 impl SaPart {
@@ -87,7 +91,28 @@ impl SaPart {
             q_group: i32::MAX,
             q_gstride: 0,
             seg: i32::MAX,
+            recip: [0; 4],
         }
+    }
+
+    /// This part with `recip` filled in for the kernels (version 18): for each divisor `d`
+    /// of `vis_a`, `k_group`, `q_group`, `seg`, `r = ceil(2^32 / d)`, with which the kernels
+    /// compute `x / d` as the high word of `x * r`. That is exact when `x * d <= 2^32`
+    /// (`x r / 2^32 = x / d + x e / (d 2^32)` with `e = r d - 2^32 < d`, and the fraction of
+    /// `x / d` is at most `(d - 1) / d`); the kernels divide only indices below
+    /// `max(n, q_len, k_len) + 128` (a tile past the end), so `r` is 0 (a real division)
+    /// unless that bound times `d` fits, and for `d = 1`, which the kernels skip.
+    pub fn with_reciprocals(self) -> SaPart {
+        let bound = self.n.max(self.q_len).max(self.k_len) as u64 + 128;
+        let recip = |d: i32| -> u32 {
+            let d = d as u64;
+            if d < 2 || bound * d > 1 << 32 {
+                0
+            } else {
+                (1u64 << 32).div_ceil(d) as u32
+            }
+        };
+        SaPart { recip: [recip(self.vis_a), recip(self.k_group), recip(self.q_group), recip(self.seg)], ..self }
     }
 
     /// Strided `A1`: the previous `l` positions, the query's own included.
@@ -353,5 +378,40 @@ mod tests {
         assert!(sum.pairs(0).iter().all(|&(i, j)| j / 4 < i / 4 && j % 4 >= 2));
         assert!(sum.pairs(1).iter().all(|&(i, j)| j / 4 < i / 4 && j % 4 < 2));
         assert_eq!(sum.pairs(0).iter().filter(|p| p.0 == 9).count(), 4);
+    }
+
+    /// Version 18's divisions by reciprocal (`quot` in `sparse_attention_parts.cuh`): for
+    /// every divisor of every kind of part at the paper's lengths and odd ones, the high word
+    /// of `x * r` is `x / d` for every index the kernels divide (below the bound
+    /// `with_reciprocals` assumes); and the bound itself holds at its edge for every `d` up to
+    /// 4096 (`x d = 2^32`, the largest `x` it allows).
+    #[test]
+    fn reciprocals_divide_exactly() {
+        let mut parts = Vec::new();
+        for n in [1000, 3072, 12288, 65536] {
+            for l in [32, 96, 128, 256] {
+                parts.extend([SaPart::causal(n, 2), SaPart::local(n, l, 2), SaPart::column(n, l, false, 2), SaPart::own_block(n, l, 2)]);
+                parts.push(SaPart::column(n, l, false, 2).packed_columns(64));
+                parts.extend([8, 32].map(|c| SaPart::summary(n, l, c, true, 2)));
+            }
+        }
+        let mut checked = 0;
+        for part in parts {
+            let p = part.with_reciprocals();
+            let bound = p.n.max(p.q_len).max(p.k_len) as u64 + 128;
+            for (d, r) in [p.vis_a, p.k_group, p.q_group, p.seg].into_iter().zip(p.recip) {
+                assert_eq!(r == 0, d < 2 || bound * d as u64 > 1 << 32, "{p:?}");
+                if r != 0 {
+                    assert!((0..bound).all(|x| (x * r as u64) >> 32 == x / d as u64), "d = {d}");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 20);
+        for d in 2..=4096u64 {
+            let r = (1u64 << 32).div_ceil(d);
+            let x = (1u64 << 32) / d;
+            assert!([x, x - 1, x / 2 + 1].iter().all(|&x| (x * r) >> 32 == x / d), "d = {d}");
+        }
     }
 }

@@ -89,10 +89,10 @@ fn width(d: usize) -> Result<&'static str> {
 /// maximum grows by more than 2^8; 16 loads the tiles the wgmma kernels stream (keys and
 /// values of the 128- and 64-row forwards, queries and output gradients of the dK/dV kernel)
 /// with the tensor memory accelerator where a tensor map describes their rows
-/// (`tensor_map::tile_maps`; every part but packed short columns); 17 (opt-in until its
-/// correctness test has run on a GPU) runs every wgmma forward on 64-row tiles, 4 blocks an
-/// SM, its products no longer serialised by the compiler for want of registers. The default
-/// is the newest measured and checked: 16.
+/// (`tensor_map::tile_maps`; every part but packed short columns); 17 runs every wgmma
+/// forward on 64-row tiles, 4 blocks an SM, its products no longer serialised by the compiler
+/// for want of registers; 18 does the index arithmetic without integer divisions (`quot` in
+/// `sparse_attention_parts.cuh`). The default is the newest measured and checked: 18.
 pub fn version() -> &'static str {
     static V: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
     V.get_or_init(|| match std::env::var("ST_SA_VERSION").as_deref() {
@@ -111,13 +111,14 @@ pub fn version() -> &'static str {
         Ok("13") => "13",
         Ok("14") => "14",
         Ok("15") => "15",
+        Ok("16") => "16",
         Ok("17") => "17",
-        _ => "16",
+        _ => "18",
     })
 }
 
 fn version_number() -> u32 {
-    version().parse().unwrap_or(16)
+    version().parse().unwrap_or(18)
 }
 
 /// The source file of kernel version `version` (also what `compile::all_variants` compiles).
@@ -248,9 +249,9 @@ fn tile_grid(tiles: usize, part: &SaPart, z: usize) -> (u32, u32, u32) {
 }
 
 /// The parts as the selected version launches them: from version 11, short strided columns
-/// packed into full tiles.
+/// packed into full tiles; with the reciprocals of their divisors (read from version 18).
 fn pack(parts: &[SaPart]) -> Vec<SaPart> {
-    parts.iter().map(|p| if version_number() >= 11 { p.packed_columns(TILE) } else { *p }).collect()
+    parts.iter().map(|p| if version_number() >= 11 { p.packed_columns(TILE) } else { *p }.with_reciprocals()).collect()
 }
 
 /// One part's forward launch: kernel, grid and dynamic shared memory. From version 7, parts

@@ -103,6 +103,10 @@ fn fused_sparse_attention_matches_the_reference() {
         // grouped tensor maps; other lengths keep cp.async for them)
         case("fixed l=128 c=32 merged, n=1024 (summary keys by TMA)", Fixed { block: 128, summary: 32 }, Merged, 0, 8, 1024, 64, 64),
         case("strided l=16 merged, n=1024 (columns by TMA)", Strided { stride: 16 }, Merged, 0, 2, 1024, 64, 64),
+        // 32-wide heads on packed columns that cross tile edges, as ImageNet 64's (96 rows,
+        // two to three tiles): the mma.sync kernels' chunk skipping of version 19
+        case("strided l=32 merged, n=1536, d=32 (4 columns of 48 packed)", Strided { stride: 32 }, Merged, 0, 2, 1536, 32, 32),
+        case("strided l=128 merged, n=3072, d=32 (8 columns of 24 packed)", Strided { stride: 128 }, Merged, 0, 2, 3072, 32, 32),
     ];
     cases.push(Case { name: "fp16: fixed l=64 c=16 merged", dtype: DType::F16, ..case("", Fixed { block: 64, summary: 16 }, Merged, 0, 4, 517, 64, 64) });
     let errors: Vec<[f64; 4]> = cases.iter().map(check).collect();

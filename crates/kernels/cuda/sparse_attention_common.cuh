@@ -33,6 +33,20 @@
 #define LDQ (DQK + 8)  // shared-memory row strides (elements), padded against bank conflicts
 #define LDV (DV + 8)
 #define LOG2E 1.4426950408889634f
+
+// Version 19: the backward's probabilities come out times the softmax scale, P' = scale P =
+// exp2(S sl2 - (lse log2(e) - log2(scale))): the same one FFMA a score (`ds_from_scores`'s
+// `lse_bias`, -log2(scale)), so dS' = P' (dP - D) = scale dS. Then dQ = dS' K and dK = dS'^T Q
+// need no scaling, and the dK/dV kernels' dQ tiles lose their multiplies (32 a thread per tile
+// in the wgmma kernel, 16 in the mma.sync one); dV = P'^T dO / scale, once per block at the
+// end (instead of dK's scaling there).
+#if SA_VERSION >= 19
+#define DQ_SCALE(scale) 1.f
+#define LSE_BIAS(scale) (-log2f(scale))
+#else
+#define DQ_SCALE(scale) (scale)
+#define LSE_BIAS(scale) 0.f
+#endif
 #define LN2 0.6931471805599453f
 
 // ---------------------------------------------------------------- tensor-core primitives
@@ -472,7 +486,7 @@ struct __align__(16) QueryTile {
 // S^T, dP^T (in place) -> P^T, dS^T = P^T (dP^T - D), unscaled: the elementwise middle of the
 // dK/dV step, for the warp's 16 keys (my_key) and the tile's 64 queries (T).
 template <bool MASK = true>
-__device__ __forceinline__ void ds_from_scores(float (&st)[8][4], float (&dpt)[8][4], const int (&my_key)[2], const QueryTile& T, float sl2, int lane) {
+__device__ __forceinline__ void ds_from_scores(float (&st)[8][4], float (&dpt)[8][4], const int (&my_key)[2], const QueryTile& T, float sl2, int lane, float lse_bias = 0.f) {
     const int c2 = (lane & 3) * 2;
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
@@ -480,8 +494,13 @@ __device__ __forceinline__ void ds_from_scores(float (&st)[8][4], float (&dpt)[8
         const int q0 = j * 8 + c2;
 #if SA_VERSION >= 6
         float2 lse2 = *(const float2*)&T.lse2[q0];  // v6 copies the natural-log lse as is
+#if SA_VERSION >= 19
+        lse2.x = fmaf(lse2.x, LOG2E, lse_bias);  // (v19: P and dS come out times the scale)
+        lse2.y = fmaf(lse2.y, LOG2E, lse_bias);
+#else
         lse2.x *= LOG2E;
         lse2.y *= LOG2E;
+#endif
 #else
         const float2 lse2 = *(const float2*)&T.lse2[q0];
 #endif
@@ -514,12 +533,12 @@ __device__ __forceinline__ void ds_from_scores(float (&st)[8][4], float (&dpt)[8
 }
 
 template <bool MASK = true>
-__device__ __forceinline__ void dkdv_tile(float (&dka)[DQK / 8][4], float (&dva)[DV / 8][4], const int (&my_key)[2], const QueryTile& T, const elem* Ks, const elem* Vs, const elem* Qs, const elem* dOs, float sl2, int warp, int lane, elem* ds_out = nullptr) {
+__device__ __forceinline__ void dkdv_tile(float (&dka)[DQK / 8][4], float (&dva)[DV / 8][4], const int (&my_key)[2], const QueryTile& T, const elem* Ks, const elem* Vs, const elem* Qs, const elem* dOs, float sl2, int warp, int lane, elem* ds_out = nullptr, float lse_bias = 0.f) {
     const int c2 = (lane & 3) * 2;
     float st[8][4], dpt[8][4];
     warp_abt<DQK, LDQ, LDQ>(st, Ks, warp * 16, Qs, lane);   // S^T = K Q^T
     warp_abt<DV, LDV, LDV>(dpt, Vs, warp * 16, dOs, lane);  // dP^T = V dO^T
-    ds_from_scores<MASK>(st, dpt, my_key, T, sl2, lane);
+    ds_from_scores<MASK>(st, dpt, my_key, T, sl2, lane, lse_bias);
     warp_xb<DV, LDV>(dva, st, dOs, lane);   // dV += P^T dO
     warp_xb<DQK, LDQ>(dka, dpt, Qs, lane);  // dK += dS^T Q
     if (ds_out) {

@@ -446,12 +446,17 @@ __device__ __forceinline__ void finish_row(float* acc_row, elem* out_row, const 
 // r of the block, or -1) finished by `finish_row` (dK scaled).
 template <typename KeyRow>
 __device__ __forceinline__ void finish_key_rows(float* dk, float* dv, elem* dk_out, elem* dv_out, const float (&dka)[DQK / 8][4], const float (&dva)[DV / 8][4], i64 bh, KeyRow krow, float scale, int warp, int lane, int mode) {
+#if SA_VERSION >= 19
+    const float dk_mult = 1.f, dv_mult = 1.f / scale;  // (v19: dS and P came times the scale)
+#else
+    const float dk_mult = scale, dv_mult = 1.f;
+#endif
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
         const i64 row = krow(warp * 16 + (lane >> 2) + 8 * i);
         if (row < 0) continue;
-        finish_row<DQK>(dk + (bh + row) * DQK, dk_out + (bh + row) * DQK, dka, i, scale, lane, mode);
-        finish_row<DV>(dv + (bh + row) * DV, dv_out + (bh + row) * DV, dva, i, 1.f, lane, mode);
+        finish_row<DQK>(dk + (bh + row) * DQK, dk_out + (bh + row) * DQK, dka, i, dk_mult, lane, mode);
+        finish_row<DV>(dv + (bh + row) * DV, dv_out + (bh + row) * DV, dva, i, dv_mult, lane, mode);
     }
 }
 #define DKDV_OUT , elem *dk_out, elem *dv_out, int mode
@@ -476,12 +481,17 @@ extern "C" __global__ void DKDV_BOUNDS sa_backward_dkdv(const elem* q, const ele
     const int s = t.s, b = t.b, h = t.h, off = t.off, qc = t.qc, m0 = t.p0;
     if (m0 >= P.k_len) return;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2;
-    const float sl2 = scale * LOG2E;
+    const float sl2 = scale * LOG2E, lse_bias = LSE_BIAS(scale);
     const i64 bh = (i64)(b * H + h) * P.n;
     const elem *qb = q + b * sq.b + h * sq.h, *db = dout + b * sd.b + h * sd.h;
     auto krow = [&](int r) -> i64 { return key_row_or_none(P, s, m0 + r, off); };
+#if SA_VERSION >= 19
+    // v19: each key row's index once for both tiles (v5's `load_pair_async`), not once each.
+    load_pair_async<DQK, LDQ, DV, LDV>(Ks, k + b * sk.b + h * sk.h, sk.t, Vs, v + b * sv.b + h * sv.h, sv.t, krow);
+#else
     load_tile_async<DQK, LDQ>(Ks, k + b * sk.b + h * sk.h, sk.t, krow);
     load_tile_async<DV, LDV>(Vs, v + b * sv.b + h * sv.h, sv.t, krow);
+#endif
     const TileBand qt = query_band(P, m0, off, qc);
     const int first = qt.first, tiles = qt.tiles;
     auto issue = [&](int i) {
@@ -507,10 +517,10 @@ extern "C" __global__ void DKDV_BOUNDS sa_backward_dkdv(const elem* q, const ele
     pipelined(tiles, issue, [&](int i) {
         const int t0 = first + i * BQ;
         const elem *Qs = Qs0 + (i & 1) * BQ * LDQ, *dOs = dOs0 + (i & 1) * BQ * LDV;
-        if (tile_sees_block(P, t0, qc, m0, off)) dkdv_tile<false>(dka, dva, my_key, T[i & 1], Ks, Vs, Qs, dOs, sl2, warp, lane, dSs);
-        else dkdv_tile<true>(dka, dva, my_key, T[i & 1], Ks, Vs, Qs, dOs, sl2, warp, lane, dSs);
+        if (tile_sees_block(P, t0, qc, m0, off)) dkdv_tile<false>(dka, dva, my_key, T[i & 1], Ks, Vs, Qs, dOs, sl2, warp, lane, dSs, lse_bias);
+        else dkdv_tile<true>(dka, dva, my_key, T[i & 1], Ks, Vs, Qs, dOs, sl2, warp, lane, dSs, lse_bias);
         __syncthreads();  // every warp's dS^T rows are in dSs
-        dq_atomic(dq, bh, P, s, t0, qc, dSs, Ks, scale, warp, lane);
+        dq_atomic(dq, bh, P, s, t0, qc, dSs, Ks, DQ_SCALE(scale), warp, lane);
     });
 #elif SA_VERSION >= 4
     pipelined(tiles, issue, [&](int i) {

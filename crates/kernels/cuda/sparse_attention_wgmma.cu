@@ -83,7 +83,7 @@ __device__ __forceinline__ void dkdv_wg(const elem* q, const elem* k, const elem
     const int s = t.s, b = t.b, h = t.h, off = t.off, qc = t.qc, m0 = t.p0;
     if (m0 >= P.k_len) return;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c2 = (lane & 3) * 2;
-    const float sl2 = scale * LOG2E;
+    const float sl2 = scale * LOG2E, lse_bias = LSE_BIAS(scale);
     const i64 bh = (i64)(b * H + h) * P.n;
     const elem *qb = q + b * sq.b + h * sq.h, *db = dout + b * sd.b + h * sd.h;
     auto krow = [&](int r) -> i64 { return key_row_or_none(P, s, m0 + r, off); };
@@ -128,8 +128,8 @@ __device__ __forceinline__ void dkdv_wg(const elem* q, const elem* k, const elem
         wg_wait<0>();
         wg_hold(st);
         wg_hold(dpt);
-        if (tile_sees_block(P, t0, qc, m0, off)) ds_from_scores<false>(st, dpt, my_key, T[i & 1], sl2, lane);
-        else ds_from_scores<true>(st, dpt, my_key, T[i & 1], sl2, lane);
+        if (tile_sees_block(P, t0, qc, m0, off)) ds_from_scores<false>(st, dpt, my_key, T[i & 1], sl2, lane, lse_bias);
+        else ds_from_scores<true>(st, dpt, my_key, T[i & 1], sl2, lane, lse_bias);
         unsigned pa[4][4], ds[4][4];
         pack_rows(pa, st);
         pack_rows(ds, dpt);
@@ -166,10 +166,10 @@ __device__ __forceinline__ void dkdv_wg(const elem* q, const elem* k, const elem
         const bool bulk = !skip_dq_add && t0 + BQ <= qc && P.q_step == 1 && P.q_group == INT_MAX;
 #if SA_VERSION >= 15
         if (bulk) {
-            dq_add_tensor(dq_map, (int)(bh + q_row(P, s, t0)), staged, dqa, scale, warp, lane);
+            dq_add_tensor(dq_map, (int)(bh + q_row(P, s, t0)), staged, dqa, DQ_SCALE(scale), warp, lane);
             return true;  // its barrier follows every warp's last read of the stage (the waits above)
         }
-        dq_add(dq, dqa, bh, P, s, t0, qc, scale, warp, lane);
+        dq_add(dq, dqa, bh, P, s, t0, qc, DQ_SCALE(scale), warp, lane);
         return false;
 #else
         if (bulk) dq_add_bulk(dq + (bh + q_row(P, s, t0)) * DQK, (float*)(Qs0 + (i & 1) * 2 * 64 * 64), dqa, scale, warp, lane);

@@ -92,7 +92,10 @@ fn width(d: usize) -> Result<&'static str> {
 /// (`tensor_map::tile_maps`; every part but packed short columns); 17 runs every wgmma
 /// forward on 64-row tiles, 4 blocks an SM, its products no longer serialised by the compiler
 /// for want of registers; 18 does the index arithmetic without integer divisions (`quot` in
-/// `sparse_attention_parts.cuh`). The default is the newest measured and checked: 18.
+/// `sparse_attention_parts.cuh`); 19 has the backward's probabilities come out times the
+/// softmax scale, which takes the multiplies off every dQ tile (`DQ_SCALE`), and the mma.sync
+/// dK/dV kernel computes its key rows once for K and V. The default is the newest measured and
+/// checked: 19.
 pub fn version() -> &'static str {
     static V: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
     V.get_or_init(|| match std::env::var("ST_SA_VERSION").as_deref() {
@@ -113,12 +116,13 @@ pub fn version() -> &'static str {
         Ok("15") => "15",
         Ok("16") => "16",
         Ok("17") => "17",
-        _ => "18",
+        Ok("18") => "18",
+        _ => "19",
     })
 }
 
 fn version_number() -> u32 {
-    version().parse().unwrap_or(18)
+    version().parse().unwrap_or(19)
 }
 
 /// The source file of kernel version `version` (also what `compile::all_variants` compiles).

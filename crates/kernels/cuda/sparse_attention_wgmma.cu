@@ -1,4 +1,4 @@
-// sparse_attention_wgmma.cu: the kernels of versions 14 to 17 (Hopper's wgmma; primitives and
+// sparse_attention_wgmma.cu: the kernels of versions 14 and later (Hopper's wgmma; primitives and
 // the reasons in sparse_attention_wgmma.cuh): the dK/dV kernel (v15: its dQ tiles added by
 // tensor reductions, `dq_add_tensor`; v16: its query tiles by TMA, sparse_attention_tma.cuh),
 // the forward entry points (their body is `forward_tiles` of the v3 file, on its wgmma path;

@@ -483,8 +483,9 @@ struct __align__(16) QueryTile {
 // MASK = false (v5): every query of the tile sees every key of the block; v5 also reads each
 // thread's two neighbouring queries' statistics as one 8-byte load.
 #define LDS (BQ + 8)
-// S^T, dP^T (in place) -> P^T, dS^T = P^T (dP^T - D), unscaled: the elementwise middle of the
-// dK/dV step, for the warp's 16 keys (my_key) and the tile's 64 queries (T).
+// S^T, dP^T (in place) -> P^T, dS^T = P^T (dP^T - D), unscaled (v19: both times the scale,
+// by `lse_bias`): the elementwise middle of the dK/dV step, for the warp's 16 keys (my_key)
+// and the tile's 64 queries (T).
 template <bool MASK = true>
 __device__ __forceinline__ void ds_from_scores(float (&st)[8][4], float (&dpt)[8][4], const int (&my_key)[2], const QueryTile& T, float sl2, int lane, float lse_bias = 0.f) {
     const int c2 = (lane & 3) * 2;

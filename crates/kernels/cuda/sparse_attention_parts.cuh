@@ -50,6 +50,7 @@ __device__ __forceinline__ int quot(int x, int d, unsigned r) {
     if (r) return (int)__umulhi((unsigned)x, r);
     return x / d;
 }
+// x / P.field for the Part P in scope (i: the field's place in `recip`).
 #define QUOT(x, field, i) quot((x), P.field, P.recip[i])
 #else
 #define QUOT(x, field, i) ((x) / P.field)

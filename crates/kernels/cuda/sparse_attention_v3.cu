@@ -443,7 +443,7 @@ __device__ __forceinline__ void finish_row(float* acc_row, elem* out_row, const 
     }
 }
 // The end of a dK/dV block: the warp's two key rows per thread (krow(r): global row of key
-// r of the block, or -1) finished by `finish_row` (dK scaled).
+// r of the block, or -1) finished by `finish_row` (dK scaled; from v19 dV divided by the scale).
 template <typename KeyRow>
 __device__ __forceinline__ void finish_key_rows(float* dk, float* dv, elem* dk_out, elem* dv_out, const float (&dka)[DQK / 8][4], const float (&dva)[DV / 8][4], i64 bh, KeyRow krow, float scale, int warp, int lane, int mode) {
 #if SA_VERSION >= 19

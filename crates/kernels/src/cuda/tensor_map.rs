@@ -66,7 +66,7 @@ pub fn key_shape(part: &SaPart, n: usize) -> Option<RowShape> {
         // strided columns: one row of every block of l)
         return match gs {
             1 => Some(RowShape::Contiguous),
-            _ => (n % gs == 0 && lo >= 0).then_some(RowShape::Grouped { g: 1, block: gs }),
+            _ => (n.is_multiple_of(gs) && lo >= 0).then_some(RowShape::Grouped { g: 1, block: gs }),
         };
     }
     if step != 1 {
@@ -76,8 +76,8 @@ pub fn key_shape(part: &SaPart, n: usize) -> Option<RowShape> {
         return Some(RowShape::Contiguous); // a tile never crosses a group
     }
     let fits = lo >= 0 && hi as usize + g <= gs;
-    let aligned = n % gs == 0 && (part.n_seq == 1 || part.k_seq as usize % gs == 0);
-    (TILE % g == 0 && fits && aligned).then_some(RowShape::Grouped { g, block: gs })
+    let aligned = n.is_multiple_of(gs) && (part.n_seq == 1 || (part.k_seq as usize).is_multiple_of(gs));
+    (TILE.is_multiple_of(g) && fits && aligned).then_some(RowShape::Grouped { g, block: gs })
 }
 
 /// The shape of a part's query tiles (query p of sequence s at row s q_seq + p q_step, unless
@@ -88,7 +88,7 @@ pub fn query_shape(part: &SaPart, n: usize) -> Option<RowShape> {
     match (part.q_group == i32::MAX, step) {
         (false, _) => None,
         (true, 1) => Some(RowShape::Contiguous),
-        (true, _) => (n % step == 0).then_some(RowShape::Grouped { g: 1, block: step }),
+        (true, _) => n.is_multiple_of(step).then_some(RowShape::Grouped { g: 1, block: step }),
     }
 }
 
@@ -112,7 +112,7 @@ fn tile_map(e: Elem, d: &SaDims, view: &View, g: usize, block: usize) -> Result<
     let es = e.size() as u64;
     let (st, sh, sb) = (view.strides.t as u64 * es, view.strides.h as u64 * es, view.strides.b as u64 * es);
     let strides = [st, st * block as u64, sh, sb];
-    if view.ptr % 16 != 0 || strides.iter().any(|s| s % 16 != 0 || *s >= 1 << 40) {
+    if !view.ptr.is_multiple_of(16) || strides.iter().any(|s| !s.is_multiple_of(16) || *s >= 1 << 40) {
         return Ok(None);
     }
     let dims = [64u64, block as u64, (d.n / block) as u64, d.heads as u64, d.batch as u64];

@@ -238,15 +238,11 @@ __device__ __forceinline__ void fwd_merge(float (&o)[DV / 8][4], Rows& R, float*
         R.l_run[i] += __shfl_xor_sync(0xffffffff, R.l_run[i], 1);
         R.l_run[i] += __shfl_xor_sync(0xffffffff, R.l_run[i], 2);
     }
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-        int r = r0 + g + 8 * i;
-        bool ok = p0 + r <= p_last;
-        i64 t = ok ? row_of(r) : 0, base = bh + t;
+    // Merges row i (t: its row in the sequence, prev: its running lse) with its running output
+    // in o_run, loaded here or, with `pre`, already.
+    auto merge_row = [&](int i, i64 t, float prev, const float2* pre) {
+        const i64 base = bh + t;
         float mine = R.l_run[i] > 0.f ? (R.m_run[i] + log2f(R.l_run[i])) * LN2 : -INFINITY;
-        float prev = (ok && !(F.mode & 1)) ? lse_run[base] : -INFINITY;
-        __syncwarp();  // every lane of the row has read lse_run before lane 0 rewrites it
-        if (!ok) continue;
         float top = fmaxf(prev, mine);
         float w_prev = prev == -INFINITY ? 0.f : __expf(prev - top), w_mine = mine == -INFINITY ? 0.f : __expf(mine - top);
         float total = w_prev + w_mine;
@@ -260,7 +256,7 @@ __device__ __forceinline__ void fwd_merge(float (&o)[DV / 8][4], Rows& R, float*
             val.x *= w_mine;
             val.y *= w_mine;
             if (w_prev > 0.f) {
-                float2 pv = *(const float2*)(o_run + base * DV + j * 8 + c2);
+                float2 pv = pre ? pre[j] : *(const float2*)(o_run + base * DV + j * 8 + c2);
                 val.x += w_prev * pv.x;
                 val.y += w_prev * pv.y;
             }
@@ -271,7 +267,39 @@ __device__ __forceinline__ void fwd_merge(float (&o)[DV / 8][4], Rows& R, float*
             if (F.mode & 2) F.lse[base] = lse;
             else lse_run[base] = lse;
         }
+    };
+#if SA_VERSION >= 20
+    // Version 20: every load of both rows before the first store (see `finish_row`: each
+    // load stalled the warp on its own, the compiler keeping it below the stores before it).
+    i64 t[2];
+    float prev[2];
+    float2 pv[2][DV / 8];
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+        const bool ok = p0 + r0 + g + 8 * i <= p_last;
+        t[i] = ok ? row_of(r0 + g + 8 * i) : -1;
+        prev[i] = (ok && !(F.mode & 1)) ? lse_run[bh + t[i]] : -INFINITY;
     }
+#pragma unroll
+    for (int i = 0; i < 2; ++i)
+#pragma unroll
+        for (int j = 0; j < DV / 8; ++j) pv[i][j] = prev[i] != -INFINITY ? *(const float2*)(o_run + (bh + t[i]) * DV + j * 8 + c2) : make_float2(0.f, 0.f);
+    __syncwarp();  // every lane of the rows has read lse_run before lane 0 rewrites it
+#pragma unroll
+    for (int i = 0; i < 2; ++i)
+        if (t[i] >= 0) merge_row(i, t[i], prev[i], pv[i]);
+#else
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+        int r = r0 + g + 8 * i;
+        bool ok = p0 + r <= p_last;
+        i64 t = ok ? row_of(r) : 0;
+        float prev = (ok && !(F.mode & 1)) ? lse_run[bh + t] : -INFINITY;
+        __syncwarp();  // every lane of the row has read lse_run before lane 0 rewrites it
+        if (!ok) continue;
+        merge_row(i, t, prev, nullptr);
+    }
+#endif
 }
 #define FWD_FINAL , Final F
 #define FWD_FINAL_ARG , F
@@ -429,10 +457,35 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) sa_backward_dq(const elem
 template <int W>
 __device__ __forceinline__ void finish_row(float* acc_row, elem* out_row, const float (&acc)[W / 8][4], int i, float mult, int lane, int mode) {
     const int c2 = (lane & 3) * 2;
+    // (selects, not acc[j][2 * i]: a run-time index would put acc in local memory)
+    auto val_at = [&](int j) { return i ? make_float2(acc[j][2] * mult, acc[j][3] * mult) : make_float2(acc[j][0] * mult, acc[j][1] * mult); };
+#if SA_VERSION >= 20
+    // Version 20: a middle part (neither bit) adds by reductions, which nothing waits for, and
+    // a last one loads every value of the row before its first store. Before, each value was
+    // loaded, added and stored in turn: the compiler may not move a load above a store that
+    // could alias it, so every load, usually a miss to DRAM, stalled the warp on its own
+    // (H200 profile, enwik8's summary dK/dV kernel: 15% of all stall samples).
+    if (!(mode & 3)) {
+#pragma unroll
+        for (int j = 0; j < W / 8; ++j) {
+            const float2 val = val_at(j);
+            asm volatile("red.global.add.v2.f32 [%0], {%1, %2};" ::"l"(acc_row + j * 8 + c2), "f"(val.x), "f"(val.y) : "memory");
+        }
+        return;
+    }
+    float2 cur[W / 8];
+#pragma unroll
+    for (int j = 0; j < W / 8; ++j) cur[j] = mode & 1 ? make_float2(0.f, 0.f) : *(const float2*)(acc_row + j * 8 + c2);
 #pragma unroll
     for (int j = 0; j < W / 8; ++j) {
-        // (selects, not acc[j][2 * i]: a run-time index would put acc in local memory)
-        float2 val = i ? make_float2(acc[j][2] * mult, acc[j][3] * mult) : make_float2(acc[j][0] * mult, acc[j][1] * mult);
+        const float2 val = make_float2(val_at(j).x + cur[j].x, val_at(j).y + cur[j].y);
+        if (mode & 2) *(unsigned*)(out_row + j * 8 + c2) = MMA::pack(val.x, val.y);
+        else *(float2*)(acc_row + j * 8 + c2) = val;
+    }
+#else
+#pragma unroll
+    for (int j = 0; j < W / 8; ++j) {
+        float2 val = val_at(j);
         if (!(mode & 1)) {
             float2 cur = *(const float2*)(acc_row + j * 8 + c2);
             val.x += cur.x;
@@ -441,6 +494,7 @@ __device__ __forceinline__ void finish_row(float* acc_row, elem* out_row, const 
         if (mode & 2) *(unsigned*)(out_row + j * 8 + c2) = MMA::pack(val.x, val.y);
         else *(float2*)(acc_row + j * 8 + c2) = val;
     }
+#endif
 }
 // The end of a dK/dV block: the warp's two key rows per thread (krow(r): global row of key
 // r of the block, or -1) finished by `finish_row` (dK scaled; from v19 dV divided by the scale).

@@ -94,8 +94,9 @@ fn width(d: usize) -> Result<&'static str> {
 /// for want of registers; 18 does the index arithmetic without integer divisions (`quot` in
 /// `sparse_attention_parts.cuh`); 19 has the backward's probabilities come out times the
 /// softmax scale, which takes the multiplies off every dQ tile (`DQ_SCALE`), and the mma.sync
-/// dK/dV kernel computes its key rows once for K and V. The default is the newest measured and
-/// checked: 19.
+/// dK/dV kernel computes its key rows once for K and V; 20 ends a dK/dV block without a stall
+/// per accumulator load (`finish_row`: a middle part adds by reductions, a last one loads its
+/// row before storing it). The default is the newest measured and checked: 20.
 pub fn version() -> &'static str {
     static V: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
     V.get_or_init(|| match std::env::var("ST_SA_VERSION").as_deref() {
@@ -117,12 +118,13 @@ pub fn version() -> &'static str {
         Ok("16") => "16",
         Ok("17") => "17",
         Ok("18") => "18",
-        _ => "19",
+        Ok("19") => "19",
+        _ => "20",
     })
 }
 
 fn version_number() -> u32 {
-    version().parse().unwrap_or(19)
+    version().parse().unwrap_or(20)
 }
 
 /// The source file of kernel version `version` (also what `compile::all_variants` compiles).

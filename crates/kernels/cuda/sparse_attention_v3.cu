@@ -270,7 +270,9 @@ __device__ __forceinline__ void fwd_merge(float (&o)[DV / 8][4], Rows& R, float*
     };
 #if SA_VERSION >= 20
     // Version 20: every load of both rows before the first store (see `finish_row`: each
-    // load stalled the warp on its own, the compiler keeping it below the stores before it).
+    // load stalled the warp on its own, the compiler keeping it below the stores before it),
+    // the outputs' loads not waiting for the lse's (`merge_row` reads them only when the lse
+    // is finite, which means that an earlier part wrote them).
     i64 t[2];
     float prev[2];
     float2 pv[2][DV / 8];
@@ -283,7 +285,7 @@ __device__ __forceinline__ void fwd_merge(float (&o)[DV / 8][4], Rows& R, float*
 #pragma unroll
     for (int i = 0; i < 2; ++i)
 #pragma unroll
-        for (int j = 0; j < DV / 8; ++j) pv[i][j] = prev[i] != -INFINITY ? *(const float2*)(o_run + (bh + t[i]) * DV + j * 8 + c2) : make_float2(0.f, 0.f);
+        for (int j = 0; j < DV / 8; ++j) pv[i][j] = t[i] >= 0 && !(F.mode & 1) ? *(const float2*)(o_run + (bh + t[i]) * DV + j * 8 + c2) : make_float2(0.f, 0.f);
     __syncwarp();  // every lane of the rows has read lse_run before lane 0 rewrites it
 #pragma unroll
     for (int i = 0; i < 2; ++i)
@@ -454,17 +456,23 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) sa_backward_dq(const elem
 // zeroing dK and dV); bit 1: the last, so it adds its share and writes the final
 // half-precision gradients to dk_out / dv_out (the host skips the cast). The host sets a bit
 // only for a part whose key tiles cover every row of every head.
+#if SA_VERSION >= 20
+#define CUR_ROW(W) , const float2(&cur)[W / 8]
+#else
+#define CUR_ROW(W)
+#endif
 template <int W>
-__device__ __forceinline__ void finish_row(float* acc_row, elem* out_row, const float (&acc)[W / 8][4], int i, float mult, int lane, int mode) {
+__device__ __forceinline__ void finish_row(float* acc_row, elem* out_row, const float (&acc)[W / 8][4], int i, float mult, int lane, int mode CUR_ROW(W)) {
     const int c2 = (lane & 3) * 2;
     // (selects, not acc[j][2 * i]: a run-time index would put acc in local memory)
     auto val_at = [&](int j) { return i ? make_float2(acc[j][2] * mult, acc[j][3] * mult) : make_float2(acc[j][0] * mult, acc[j][1] * mult); };
 #if SA_VERSION >= 20
-    // Version 20: a middle part (neither bit) adds by reductions, which nothing waits for, and
-    // a last one loads every value of the row before its first store. Before, each value was
-    // loaded, added and stored in turn: the compiler may not move a load above a store that
-    // could alias it, so every load, usually a miss to DRAM, stalled the warp on its own
-    // (H200 profile, enwik8's summary dK/dV kernel: 15% of all stall samples).
+    // Version 20: a middle part (neither bit) adds by reductions, which nothing waits for; a
+    // last one has its row's values loaded already (`cur`, by `finish_key_rows`, before any
+    // store). Before, each value was loaded, added and stored in turn: the compiler may not
+    // move a load above a store that could alias it, so every load, usually a miss to DRAM,
+    // stalled the warp on its own (H200 profile, enwik8's summary dK/dV kernel: 15% of all
+    // stall samples).
     if (!(mode & 3)) {
 #pragma unroll
         for (int j = 0; j < W / 8; ++j) {
@@ -473,12 +481,13 @@ __device__ __forceinline__ void finish_row(float* acc_row, elem* out_row, const 
         }
         return;
     }
-    float2 cur[W / 8];
-#pragma unroll
-    for (int j = 0; j < W / 8; ++j) cur[j] = mode & 1 ? make_float2(0.f, 0.f) : *(const float2*)(acc_row + j * 8 + c2);
 #pragma unroll
     for (int j = 0; j < W / 8; ++j) {
-        const float2 val = make_float2(val_at(j).x + cur[j].x, val_at(j).y + cur[j].y);
+        float2 val = val_at(j);
+        if (!(mode & 1)) {
+            val.x += cur[j].x;
+            val.y += cur[j].y;
+        }
         if (mode & 2) *(unsigned*)(out_row + j * 8 + c2) = MMA::pack(val.x, val.y);
         else *(float2*)(acc_row + j * 8 + c2) = val;
     }
@@ -505,6 +514,33 @@ __device__ __forceinline__ void finish_key_rows(float* dk, float* dv, elem* dk_o
 #else
     const float dk_mult = scale, dv_mult = 1.f;
 #endif
+#if SA_VERSION >= 20
+    // A last part loads its rows' accumulated values first, both rows at once when the
+    // registers allow (head widths up to 64 + 64), then stores.
+    constexpr int AHEAD = DQK + DV <= 128 ? 2 : 1;
+    const int c2 = (lane & 3) * 2;
+    const i64 rows[2] = {krow(warp * 16 + (lane >> 2)), krow(warp * 16 + (lane >> 2) + 8)};
+    float2 ck[AHEAD][DQK / 8], cv[AHEAD][DV / 8];
+#pragma unroll
+    for (int i0 = 0; i0 < 2; i0 += AHEAD) {
+#pragma unroll
+        for (int a = 0; a < AHEAD; ++a) {
+            const i64 row = rows[i0 + a];
+            if ((mode & 3) != 2 || row < 0) continue;
+#pragma unroll
+            for (int j = 0; j < DQK / 8; ++j) ck[a][j] = *(const float2*)(dk + (bh + row) * DQK + j * 8 + c2);
+#pragma unroll
+            for (int j = 0; j < DV / 8; ++j) cv[a][j] = *(const float2*)(dv + (bh + row) * DV + j * 8 + c2);
+        }
+#pragma unroll
+        for (int a = 0; a < AHEAD; ++a) {
+            const i64 row = rows[i0 + a];
+            if (row < 0) continue;
+            finish_row<DQK>(dk + (bh + row) * DQK, dk_out + (bh + row) * DQK, dka, i0 + a, dk_mult, lane, mode, ck[a]);
+            finish_row<DV>(dv + (bh + row) * DV, dv_out + (bh + row) * DV, dva, i0 + a, dv_mult, lane, mode, cv[a]);
+        }
+    }
+#else
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
         const i64 row = krow(warp * 16 + (lane >> 2) + 8 * i);
@@ -512,6 +548,7 @@ __device__ __forceinline__ void finish_key_rows(float* dk, float* dv, elem* dk_o
         finish_row<DQK>(dk + (bh + row) * DQK, dk_out + (bh + row) * DQK, dka, i, dk_mult, lane, mode);
         finish_row<DV>(dv + (bh + row) * DV, dv_out + (bh + row) * DV, dva, i, dv_mult, lane, mode);
     }
+#endif
 }
 #define DKDV_OUT , elem *dk_out, elem *dv_out, int mode
 #define DKDV_OUT_ARG , dk_out, dv_out, mode

@@ -214,102 +214,6 @@ __device__ __forceinline__ void fwd_tile_wg(float (&o)[MT][DV / 8][4], Rows (&R)
 #define FMT 1
 #endif
 
-// As v1: grid (query tiles of 64 MT rows, n_seq, B * heads). Shared: Q, then 2 stages of K,
-// then of V.
-#if SA_VERSION >= 9
-// Version 9: no per-part outputs and no combine kernel. The parts of a pattern merge, one
-// after another, into one running (output, log-sum-exp) pair in fp32: a part reads the
-// running pair of its rows (unless it is the first to write them, `mode` bit 0), merges its
-// own (lse = log(e^lse_run + e^lse_part), out = weights of each), and writes it back, or, if it
-// is the last part (`mode` bit 1), writes the final half-precision output and lse. The host
-// sets the bits only for parts covering every query row of every head.
-struct Final {
-    elem* out;
-    Str3 so;
-    float* lse;
-    int mode;
-};
-
-template <typename RowOf>
-__device__ __forceinline__ void fwd_merge(float (&o)[DV / 8][4], Rows& R, float* o_run, float* lse_run, const Final& F, i64 bh, i64 out_base, int p0, int p_last, int r0, int lane, RowOf row_of) {
-    const int g = lane >> 2, c2 = (lane & 3) * 2;
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-        R.l_run[i] += __shfl_xor_sync(0xffffffff, R.l_run[i], 1);
-        R.l_run[i] += __shfl_xor_sync(0xffffffff, R.l_run[i], 2);
-    }
-    // Merges row i (t: its row in the sequence, prev: its running lse) with its running output
-    // in o_run, loaded here or, with `pre`, already.
-    auto merge_row = [&](int i, i64 t, float prev, const float2* pre) {
-        const i64 base = bh + t;
-        float mine = R.l_run[i] > 0.f ? (R.m_run[i] + log2f(R.l_run[i])) * LN2 : -INFINITY;
-        float top = fmaxf(prev, mine);
-        float w_prev = prev == -INFINITY ? 0.f : __expf(prev - top), w_mine = mine == -INFINITY ? 0.f : __expf(mine - top);
-        float total = w_prev + w_mine;
-        float lse = total > 0.f ? top + __logf(total) : -INFINITY;
-        float inv = total > 0.f ? 1.f / total : 0.f;
-        w_prev *= inv;
-        w_mine *= R.l_run[i] > 0.f ? inv / R.l_run[i] : 0.f;
-#pragma unroll
-        for (int j = 0; j < DV / 8; ++j) {
-            float2 val = i ? make_float2(o[j][2], o[j][3]) : make_float2(o[j][0], o[j][1]);
-            val.x *= w_mine;
-            val.y *= w_mine;
-            if (w_prev > 0.f) {
-                float2 pv = pre ? pre[j] : *(const float2*)(o_run + base * DV + j * 8 + c2);
-                val.x += w_prev * pv.x;
-                val.y += w_prev * pv.y;
-            }
-            if (F.mode & 2) *(unsigned*)(F.out + out_base + t * F.so.t + j * 8 + c2) = MMA::pack(val.x, val.y);
-            else *(float2*)(o_run + base * DV + j * 8 + c2) = val;
-        }
-        if ((lane & 3) == 0) {
-            if (F.mode & 2) F.lse[base] = lse;
-            else lse_run[base] = lse;
-        }
-    };
-#if SA_VERSION >= 20
-    // Version 20: every load of both rows before the first store (see `finish_row`: each
-    // load stalled the warp on its own, the compiler keeping it below the stores before it),
-    // the outputs' loads not waiting for the lse's (`merge_row` reads them only when the lse
-    // is finite, which means that an earlier part wrote them).
-    i64 t[2];
-    float prev[2];
-    float2 pv[2][DV / 8];
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-        const bool ok = p0 + r0 + g + 8 * i <= p_last;
-        t[i] = ok ? row_of(r0 + g + 8 * i) : -1;
-        prev[i] = (ok && !(F.mode & 1)) ? lse_run[bh + t[i]] : -INFINITY;
-    }
-#pragma unroll
-    for (int i = 0; i < 2; ++i)
-#pragma unroll
-        for (int j = 0; j < DV / 8; ++j) pv[i][j] = t[i] >= 0 && !(F.mode & 1) ? *(const float2*)(o_run + (bh + t[i]) * DV + j * 8 + c2) : make_float2(0.f, 0.f);
-    __syncwarp();  // every lane of the rows has read lse_run before lane 0 rewrites it
-#pragma unroll
-    for (int i = 0; i < 2; ++i)
-        if (t[i] >= 0) merge_row(i, t[i], prev[i], pv[i]);
-#else
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-        int r = r0 + g + 8 * i;
-        bool ok = p0 + r <= p_last;
-        i64 t = ok ? row_of(r) : 0;
-        float prev = (ok && !(F.mode & 1)) ? lse_run[bh + t] : -INFINITY;
-        __syncwarp();  // every lane of the row has read lse_run before lane 0 rewrites it
-        if (!ok) continue;
-        merge_row(i, t, prev, nullptr);
-    }
-#endif
-}
-#define FWD_FINAL , Final F
-#define FWD_FINAL_ARG , F
-#else
-#define FWD_FINAL
-#define FWD_FINAL_ARG
-#endif
-
 #ifdef SA_TMA  // (version 16's tensor maps: sparse_attention_tma.cuh)
 #define NO_TILE_MAPS_ARG , nullptr, TileRows{1}
 #else
@@ -319,11 +223,29 @@ __device__ __forceinline__ void fwd_merge(float (&o)[DV / 8][4], Rows& R, float*
 #define NO_TILE_MAPS_ARG
 #endif
 
+// Version 21: the fixed pattern's own block after its summary keys, in one running softmax
+// (`sa_forward_own_tma_wg`; the host's `own_block_after`): the own-block part, the map of its
+// key and value rows and their rows per group. A merged pattern then needs neither the own
+// block's launch nor the running output in fp32 between the two.
+struct OwnBlocks {
+#ifdef SA_TMA
+    TileMaps maps;
+#endif
+    Part P;
+    int e1;
+};
+
+// As v1: grid (query tiles of 64 MT rows, n_seq, B * heads). Shared: Q, then 2 stages of K,
+// then of V. The block's rows end in `fwd_merge` (sparse_attention_ends.cuh). With OWN (v21,
+// TMA only), the block then walks `own`'s key tiles of its rows' block.
+
 // WG (version 14, `SA_WGMMA`): the tiles unpadded and swizzled, products on wgmma, and warp w
 // owning rows 64 mt + 16 w (the warpgroup's m64 halves) instead of 16 (MT w + mt). From
 // version 16 the key and value tiles of parts the host has maps for come by TMA (`SA_TMA`).
-template <int MT, bool WG = false, bool TMA = false>
-__device__ __forceinline__ void forward_tiles(const elem* q, const elem* k, const elem* v, Str3 sq, Str3 sk, Str3 sv, float* o_part, float* lse_part, const Part& P, int H, float scale FWD_FINAL TILE_MAPS_PARAM) {
+template <int MT, bool WG = false, bool TMA = false, bool OWN = false>
+__device__ __forceinline__ void forward_tiles(const elem* q, const elem* k, const elem* v, Str3 sq, Str3 sk, Str3 sv, float* o_part, float* lse_part, const Part& P, int H, float scale FWD_FINAL TILE_MAPS_PARAM,
+                                              const OwnBlocks* own = nullptr) {
+    static_assert(!OWN || (TMA && MT == 1), "own blocks come by TMA, on 64-row tiles");
     constexpr int BQF = 64 * MT, LQK = WG ? 64 : LDQ, LV = WG ? 64 : LDV;
     extern __shared__ __align__(16) unsigned char smem_raw[];
 #ifdef SA_WGMMA
@@ -343,6 +265,10 @@ __device__ __forceinline__ void forward_tiles(const elem* q, const elem* k, cons
     auto qrow = [&](int r) -> i64 { return p0 + r <= p_last ? q_row(P, s, p0 + r) : -1; };
     const TileBand kt = key_band(P, p0, p_last, off);
     const int first = kt.first, tiles = kt.tiles;
+    // OWN: then `own`'s key tiles i - tiles, of the block s2 holding the tile's rows (its
+    // queries p0 - s2 l .. p_last - s2 l there); none without OWN.
+    const int s2 = OWN ? p0 / own->P.q_len : 0, q2 = p0 - s2 * (OWN ? own->P.q_len : 0), q2_last = p_last - (p0 - q2), off2 = OWN ? off_of(own->P, h) : 0;
+    const TileBand kt2 = OWN ? key_band(own->P, q2, q2_last, off2) : TileBand{0, 0};
 #ifdef SA_TMA
     __shared__ u64 landed[2];  // stage st's tiles have landed (TMA)
     if (TMA && threadIdx.x == 0) tma_stages_init(landed);
@@ -351,6 +277,10 @@ __device__ __forceinline__ void forward_tiles(const elem* q, const elem* k, cons
 #ifdef SA_TMA
         if constexpr (TMA) {
             const int st = i & 1;
+            if (OWN && i >= tiles) {
+                if (threadIdx.x == 0) tma_pair(own->maps, TileRows{own->e1}, Ks0 + st * BK * LQK, Vs0 + st * BK * LV, (int)k_row(own->P, s2, kt2.first + (i - tiles) * BK, off2), h, b, &landed[st]);
+                return;
+            }
             if (threadIdx.x == 0) tma_pair(*maps, rows, Ks0 + st * BK * LQK, Vs0 + st * BK * LV, (int)k_row(P, s, first + i * BK, off), h, b, &landed[st]);
             return;
         }
@@ -369,10 +299,18 @@ __device__ __forceinline__ void forward_tiles(const elem* q, const elem* k, cons
     // Every row of the tile sees keys t0 .. t0 + BK - 1 when the last row's lower bound and the
     // first row's upper bound enclose them (both bounds grow with the row).
     const int lo_last = lo_of(P, p_last), hi_first = hi_of(P, p0, off);
-    pipelined<WG>(tiles, issue, [&](int i) {
-        const int t0 = first + i * BK;
+    pipelined<WG>(tiles + kt2.tiles, issue, [&](int i) {
+        const bool second = OWN && i >= tiles;  // one of own's tiles
+        const int t0 = second ? kt2.first + (i - tiles) * BK : first + i * BK;
         const elem *Ks = Ks0 + (i & 1) * BK * LQK, *Vs = Vs0 + (i & 1) * BK * LV;
-        const bool whole = lo_last <= t0 && hi_first >= t0 + BK - 1;
+        if (OWN && i == tiles) {
+#pragma unroll
+            for (int mt = 0; mt < MT; ++mt) {  // own's bounds from here on; the running sums stay
+                const Rows R2 = rows_of(own->P, s2, q2, q2_last, off2, rows_from(mt), lane);
+                R[mt].lo[0] = R2.lo[0], R[mt].lo[1] = R2.lo[1], R[mt].hi[0] = R2.hi[0], R[mt].hi[1] = R2.hi[1];
+            }
+        }
+        const bool whole = second ? lo_of(own->P, q2_last) <= t0 && hi_of(own->P, q2, off2) >= t0 + BK - 1 : lo_last <= t0 && hi_first >= t0 + BK - 1;
 #ifdef SA_TMA
         if (TMA) mbar_wait(&landed[i & 1], (i >> 1) & 1);
 #endif
@@ -450,112 +388,6 @@ extern "C" __global__ void __launch_bounds__(NTHREADS) sa_backward_dq(const elem
 // As v1. Shared: K, V, then 2 stages of Q, then of dO; the query statistics in 2 stages.
 // Version 4 also adds this key tile's share of dQ (`dq`, fp32) with atomics; shared memory
 // then ends with the 64 x 64 dS^T tile.
-#if SA_VERSION >= 8
-// Version 8 spends less memory traffic on the fp32 gradient accumulators. `mode` bit 0: this
-// part is the first to write these rows, so it stores instead of adding (the host skips
-// zeroing dK and dV); bit 1: the last, so it adds its share and writes the final
-// half-precision gradients to dk_out / dv_out (the host skips the cast). The host sets a bit
-// only for a part whose key tiles cover every row of every head.
-#if SA_VERSION >= 20
-#define CUR_ROW(W) , const float2(&cur)[W / 8]
-#else
-#define CUR_ROW(W)
-#endif
-template <int W>
-__device__ __forceinline__ void finish_row(float* acc_row, elem* out_row, const float (&acc)[W / 8][4], int i, float mult, int lane, int mode CUR_ROW(W)) {
-    const int c2 = (lane & 3) * 2;
-    // (selects, not acc[j][2 * i]: a run-time index would put acc in local memory)
-    auto val_at = [&](int j) { return i ? make_float2(acc[j][2] * mult, acc[j][3] * mult) : make_float2(acc[j][0] * mult, acc[j][1] * mult); };
-#if SA_VERSION >= 20
-    // Version 20: a middle part (neither bit) adds by reductions, which nothing waits for; a
-    // last one has its row's values loaded already (`cur`, by `finish_key_rows`, before any
-    // store). Before, each value was loaded, added and stored in turn: the compiler may not
-    // move a load above a store that could alias it, so every load, usually a miss to DRAM,
-    // stalled the warp on its own (H200 profile, enwik8's summary dK/dV kernel: 15% of all
-    // stall samples).
-    if (!(mode & 3)) {
-#pragma unroll
-        for (int j = 0; j < W / 8; ++j) {
-            const float2 val = val_at(j);
-            asm volatile("red.global.add.v2.f32 [%0], {%1, %2};" ::"l"(acc_row + j * 8 + c2), "f"(val.x), "f"(val.y) : "memory");
-        }
-        return;
-    }
-#pragma unroll
-    for (int j = 0; j < W / 8; ++j) {
-        float2 val = val_at(j);
-        if (!(mode & 1)) {
-            val.x += cur[j].x;
-            val.y += cur[j].y;
-        }
-        if (mode & 2) *(unsigned*)(out_row + j * 8 + c2) = MMA::pack(val.x, val.y);
-        else *(float2*)(acc_row + j * 8 + c2) = val;
-    }
-#else
-#pragma unroll
-    for (int j = 0; j < W / 8; ++j) {
-        float2 val = val_at(j);
-        if (!(mode & 1)) {
-            float2 cur = *(const float2*)(acc_row + j * 8 + c2);
-            val.x += cur.x;
-            val.y += cur.y;
-        }
-        if (mode & 2) *(unsigned*)(out_row + j * 8 + c2) = MMA::pack(val.x, val.y);
-        else *(float2*)(acc_row + j * 8 + c2) = val;
-    }
-#endif
-}
-// The end of a dK/dV block: the warp's two key rows per thread (krow(r): global row of key
-// r of the block, or -1) finished by `finish_row` (dK scaled; from v19 dV divided by the scale).
-template <typename KeyRow>
-__device__ __forceinline__ void finish_key_rows(float* dk, float* dv, elem* dk_out, elem* dv_out, const float (&dka)[DQK / 8][4], const float (&dva)[DV / 8][4], i64 bh, KeyRow krow, float scale, int warp, int lane, int mode) {
-#if SA_VERSION >= 19
-    const float dk_mult = 1.f, dv_mult = 1.f / scale;  // (v19: dS and P came times the scale)
-#else
-    const float dk_mult = scale, dv_mult = 1.f;
-#endif
-#if SA_VERSION >= 20
-    // A last part loads its rows' accumulated values first, both rows at once when the
-    // registers allow (head widths up to 64 + 64), then stores.
-    constexpr int AHEAD = DQK + DV <= 128 ? 2 : 1;
-    const int c2 = (lane & 3) * 2;
-    const i64 rows[2] = {krow(warp * 16 + (lane >> 2)), krow(warp * 16 + (lane >> 2) + 8)};
-    float2 ck[AHEAD][DQK / 8], cv[AHEAD][DV / 8];
-#pragma unroll
-    for (int i0 = 0; i0 < 2; i0 += AHEAD) {
-#pragma unroll
-        for (int a = 0; a < AHEAD; ++a) {
-            const i64 row = rows[i0 + a];
-            if ((mode & 3) != 2 || row < 0) continue;
-#pragma unroll
-            for (int j = 0; j < DQK / 8; ++j) ck[a][j] = *(const float2*)(dk + (bh + row) * DQK + j * 8 + c2);
-#pragma unroll
-            for (int j = 0; j < DV / 8; ++j) cv[a][j] = *(const float2*)(dv + (bh + row) * DV + j * 8 + c2);
-        }
-#pragma unroll
-        for (int a = 0; a < AHEAD; ++a) {
-            const i64 row = rows[i0 + a];
-            if (row < 0) continue;
-            finish_row<DQK>(dk + (bh + row) * DQK, dk_out + (bh + row) * DQK, dka, i0 + a, dk_mult, lane, mode, ck[a]);
-            finish_row<DV>(dv + (bh + row) * DV, dv_out + (bh + row) * DV, dva, i0 + a, dv_mult, lane, mode, cv[a]);
-        }
-    }
-#else
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-        const i64 row = krow(warp * 16 + (lane >> 2) + 8 * i);
-        if (row < 0) continue;
-        finish_row<DQK>(dk + (bh + row) * DQK, dk_out + (bh + row) * DQK, dka, i, dk_mult, lane, mode);
-        finish_row<DV>(dv + (bh + row) * DV, dv_out + (bh + row) * DV, dva, i, dv_mult, lane, mode);
-    }
-#endif
-}
-#define DKDV_OUT , elem *dk_out, elem *dv_out, int mode
-#define DKDV_OUT_ARG , dk_out, dv_out, mode
-#else
-#define DKDV_OUT
-#define DKDV_OUT_ARG
-#endif
 
 extern "C" __global__ void DKDV_BOUNDS sa_backward_dkdv(const elem* q, const elem* k, const elem* v, const elem* dout, Str3 sq, Str3 sk, Str3 sv, Str3 sd,
                                                        const float* lse, const float* dsum, float* dk, float* dv, float* dq, Part P, int H, float scale DKDV_OUT) {

@@ -218,6 +218,13 @@ extern "C" __global__ void FWD_BOUNDS sa_forward_tma_wg(const elem* q, const ele
 extern "C" __global__ void __launch_bounds__(NTHREADS, NARROW_WG_BLOCKS) sa_forward_narrow_tma_wg(const elem* q, const elem* k, const elem* v, Str3 sq, Str3 sk, Str3 sv, float* o_part, float* lse_part, Part P, int H, float scale FWD_FINAL TILE_MAPS) {
     forward_tiles<1, true, true>(q, k, v, sq, sk, sv, o_part, lse_part, P, H, scale FWD_FINAL_ARG TILE_MAPS_ARG);
 }
+#if SA_VERSION >= 21
+// Version 21: a merged fixed pattern in one launch, P its summary part, `own` its own blocks.
+extern "C" __global__ void __launch_bounds__(NTHREADS, NARROW_WG_BLOCKS) sa_forward_own_tma_wg(const elem* q, const elem* k, const elem* v, Str3 sq, Str3 sk, Str3 sv, float* o_part, float* lse_part, Part P, int H, float scale FWD_FINAL TILE_MAPS,
+                                                                                               const __grid_constant__ OwnBlocks own) {
+    forward_tiles<1, true, true, true>(q, k, v, sq, sk, sv, o_part, lse_part, P, H, scale FWD_FINAL_ARG TILE_MAPS_ARG, &own);
+}
+#endif
 #endif
 
 // A check of the three operand layouts of sparse_attention_wgmma.cuh on one 64 x 64 pair (tests/gpu_wgmma.rs compares

@@ -16,7 +16,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("softmax.cu", include_str!("../../cuda/softmax.cu")),
     // The versions of the fused sparse attention, each after their shared headers.
     ("sparse_attention.cu", concat!(include_str!("../../cuda/sparse_attention_parts.cuh"), include_str!("../../cuda/sparse_attention_common.cuh"), include_str!("../../cuda/sparse_attention_rows.cuh"), include_str!("../../cuda/sparse_attention.cu"))),
-    ("sparse_attention_v3.cu", concat!(include_str!("../../cuda/sparse_attention_parts.cuh"), include_str!("../../cuda/sparse_attention_common.cuh"), include_str!("../../cuda/sparse_attention_rows.cuh"), include_str!("../../cuda/sparse_attention_copy.cuh"), include_str!("../../cuda/sparse_attention_v3.cu"))),
+    ("sparse_attention_v3.cu", concat!(include_str!("../../cuda/sparse_attention_parts.cuh"), include_str!("../../cuda/sparse_attention_common.cuh"), include_str!("../../cuda/sparse_attention_rows.cuh"), include_str!("../../cuda/sparse_attention_copy.cuh"), include_str!("../../cuda/sparse_attention_ends.cuh"), include_str!("../../cuda/sparse_attention_v3.cu"))),
     // Version 14 adds Hopper's wgmma dK/dV kernel to the v3 file (compiled for sm_90a:
     // `compile::arch_for`).
     (
@@ -28,6 +28,7 @@ pub const FILES: &[(&str, &str)] = &[
             include_str!("../../cuda/sparse_attention_wgmma.cuh"),
             include_str!("../../cuda/sparse_attention_tma.cuh"),
             include_str!("../../cuda/sparse_attention_copy.cuh"),
+            include_str!("../../cuda/sparse_attention_ends.cuh"),
             include_str!("../../cuda/sparse_attention_v3.cu"),
             include_str!("../../cuda/sparse_attention_wgmma.cu")
         ),

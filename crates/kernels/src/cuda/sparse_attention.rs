@@ -96,7 +96,9 @@ fn width(d: usize) -> Result<&'static str> {
 /// softmax scale, which takes the multiplies off every dQ tile (`DQ_SCALE`), and the mma.sync
 /// dK/dV kernel computes its key rows once for K and V; 20 ends a dK/dV block without a stall
 /// per accumulator load (`finish_row`: a middle part adds by reductions, a last one loads its
-/// row before storing it). The default is the newest measured and checked: 20.
+/// row before storing it); 21 runs the fixed pattern's merged own blocks in the summary part's
+/// forward launch, one softmax over both (`own_block_after`). The default is the newest
+/// measured and checked: 21.
 pub fn version() -> &'static str {
     static V: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
     V.get_or_init(|| match std::env::var("ST_SA_VERSION").as_deref() {
@@ -119,12 +121,13 @@ pub fn version() -> &'static str {
         Ok("17") => "17",
         Ok("18") => "18",
         Ok("19") => "19",
-        _ => "20",
+        Ok("20") => "20",
+        _ => "21",
     })
 }
 
 fn version_number() -> u32 {
-    version().parse().unwrap_or(20)
+    version().parse().unwrap_or(21)
 }
 
 /// The source file of kernel version `version` (also what `compile::all_variants` compiles).
@@ -460,6 +463,34 @@ fn backward_v8(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v, dout]: [View; 4], lse: u
     Ok((dq_out, dk_out, dv_out))
 }
 
+/// `OwnBlocks` in C (version 21): the own-block part that rides along a summary part's forward
+/// launch, with the map of its key and value rows.
+#[repr(C, align(64))]
+#[derive(Clone, Copy)]
+struct OwnBlocks {
+    maps: TileMaps,
+    part: SaPart,
+    e1: i32,
+}
+// SAFETY: the layout of the C struct `OwnBlocks { TileMaps maps; Part P; int e1; }` (maps at
+// 0, 64-byte aligned; the part's 29 four-byte fields at 256; e1 at 372; 384 bytes in all).
+unsafe impl DeviceRepr for OwnBlocks {}
+
+/// Version 21: whether `[own, summary]` is the fixed pattern's merged `A1 ∪ A2`, own blocks
+/// of a multiple of 64 rows and the summary keys of the earlier blocks over the same heads,
+/// which one launch of `sa_forward_own_tma_wg` computes in one softmax (the summary tiles,
+/// then the own block's, for each 64-row query tile).
+fn own_block_after(own: &SaPart, summary: &SaPart) -> bool {
+    let l = own.q_len as usize;
+    let same_heads = (own.head_start, own.head_step, own.heads) == (summary.head_start, summary.head_step, summary.heads);
+    let whole_rows = summary.n_seq == 1 && summary.q_len == summary.n && summary.q_seq == 0 && summary.q_step == 1 && summary.q_group == i32::MAX;
+    l > 0
+        && l.is_multiple_of(TILE)
+        && same_heads
+        && whole_rows
+        && *own == SaPart::own_block(own.n as usize, l, 1).for_heads(own.head_start as usize, own.head_step as usize, own.heads as usize).with_reciprocals()
+}
+
 /// The forward from version 9: the parts merge into one running (output, lse) pair in place
 /// (`Final` in `sparse_attention_v3.cu`); a first part covering every query row writes it
 /// without reading, a last one writes the final output, else a one-part combine finishes.
@@ -467,6 +498,21 @@ fn forward_v9(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v]: [View; 3], parts: &[SaPa
     let defs = defines(e, &d)?;
     let rows = d.batch * d.heads * d.n;
     let h = d.heads as i32;
+    if let [own, summary] = parts {
+        if version_number() >= 21 && own_block_after(own, summary) && summary.covers_every_query(d.heads) && tuning("WG_FWD_ROWS").unwrap_or(TILE) == TILE {
+            let summary_maps = streamed_maps(gpu, e, &d, [&k, &v], key_shape(summary, d.n))?;
+            let own_maps = streamed_maps(gpu, e, &d, [&k, &v], key_shape(own, d.n))?;
+            if let (Some((maps, rows_s)), Some((own_maps, own_rows))) = (summary_maps, own_maps) {
+                let (out, lse) = (gpu.alloc(e, rows * d.dv)?, gpu.alloc(Elem::F32, rows)?);
+                let fin = Final { out: out.ptr(gpu), so: output_strides(&d), lse: lse.ptr(gpu), mode: 3 };
+                let own = OwnBlocks { maps: own_maps, part: *own, e1: own_rows.e1 };
+                let (_, grid, smem) = forward_launch(gpu, e, &d, summary);
+                let none = 0u64;
+                tiles!(gpu, &defs, "sa_forward_own_tma_wg", grid, smem, [&q.ptr, &k.ptr, &v.ptr, &q.strides, &k.strides, &v.strides, &none, &none, summary, &h, &scale, &fin, &maps, &rows_s, &own]);
+                return Ok((out, lse));
+            }
+        }
+    }
     let (first_covers, last_covers) = (parts[0].covers_every_query(d.heads), parts[parts.len() - 1].covers_every_query(d.heads));
     let running = if parts.len() == 1 && first_covers { 0 } else { rows };
     let (o_run, lse_run) = (gpu.alloc(Elem::F32, running * d.dv)?, gpu.alloc(Elem::F32, running)?);
@@ -492,4 +538,25 @@ fn forward_v9(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v]: [View; 3], parts: &[SaPa
         combine(gpu, &defs, &d, op, lp, 1, out.ptr(gpu), lse.ptr(gpu))?;
     }
     Ok((out, lse))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Version 21's fused forward takes exactly the merged fixed pattern's two parts (own
+    /// blocks of a multiple of 64 rows first, then the earlier blocks' summary keys, over the
+    /// same heads), as the launcher sees them (with reciprocals).
+    #[test]
+    fn own_block_after_takes_the_merged_fixed_pattern_only() {
+        let r = |p: SaPart| p.with_reciprocals();
+        let (n, h) = (12288, 8);
+        assert!(own_block_after(&r(SaPart::own_block(n, 128, h)), &r(SaPart::summary(n, 128, 32, true, h))));
+        assert!(own_block_after(&r(SaPart::own_block(1536, 64, 4).for_heads(1, 2, 2)), &r(SaPart::summary(1536, 64, 16, true, 4).for_heads(1, 2, 2))));
+        // blocks that are not whole tiles, other heads, or parts of other kinds
+        assert!(!own_block_after(&r(SaPart::own_block(n, 96, h)), &r(SaPart::summary(n, 96, 32, true, h))));
+        assert!(!own_block_after(&r(SaPart::own_block(n, 128, h).for_heads(0, 2, 4)), &r(SaPart::summary(n, 128, 32, true, h))));
+        assert!(!own_block_after(&r(SaPart::local(n, 128, h)), &r(SaPart::column(n, 128, false, h))));
+        assert!(!own_block_after(&r(SaPart::own_block(n, 128, h)), &r(SaPart::column(n, 128, false, h).packed_columns(TILE))));
+    }
 }

@@ -24,8 +24,11 @@
 #endif
 // Blocks per SM of the dK/dV kernel and of the 64-row forward: one fewer with 128-wide heads,
 // whose accumulators would otherwise spill (overridable for experiments).
+// Version 22: 3 for 32-wide heads too. At 4 their kernel had 128 registers and spilled in
+// its loop; once v20 took the stalls out of the blocks' ends, 3 blocks without spills ran
+// faster (H200, ImageNet 64: 0.599-0.621 -> 0.585 ms).
 #ifndef DKDV_BLOCKS
-#define DKDV_BLOCKS (DQK > 64 || DV > 64 ? 2 : NARROW_HEADS ? 4 : 3)
+#define DKDV_BLOCKS (DQK > 64 || DV > 64 ? 2 : NARROW_HEADS && SA_VERSION < 22 ? 4 : 3)
 #endif
 #ifndef NARROW_BLOCKS
 #define NARROW_BLOCKS (DV > 64 ? 3 : NARROW_HEADS ? 6 : 4)

@@ -97,8 +97,9 @@ fn width(d: usize) -> Result<&'static str> {
 /// dK/dV kernel computes its key rows once for K and V; 20 ends a dK/dV block without a stall
 /// per accumulator load (`finish_row`: a middle part adds by reductions, a last one loads its
 /// row before storing it); 21 runs the fixed pattern's merged own blocks in the summary part's
-/// forward launch, one softmax over both (`own_block_after`). The default is the newest
-/// measured and checked: 21.
+/// forward launch, one softmax over both (`own_block_after`); 22 runs the dK/dV kernel of
+/// 32-wide heads at 3 blocks an SM, as the others, without spills (`DKDV_BLOCKS`). The default
+/// is the newest measured and checked: 22.
 pub fn version() -> &'static str {
     static V: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
     V.get_or_init(|| match std::env::var("ST_SA_VERSION").as_deref() {
@@ -122,12 +123,13 @@ pub fn version() -> &'static str {
         Ok("18") => "18",
         Ok("19") => "19",
         Ok("20") => "20",
-        _ => "21",
+        Ok("21") => "21",
+        _ => "22",
     })
 }
 
 fn version_number() -> u32 {
-    version().parse().unwrap_or(21)
+    version().parse().unwrap_or(22)
 }
 
 /// The source file of kernel version `version` (also what `compile::all_variants` compiles).

@@ -151,10 +151,31 @@ __device__ __forceinline__ void finish_row(float* acc_row, elem* out_row, const 
     }
 #endif
 }
+#if SA_VERSION >= 23
+// Version 23, the merged fixed pattern's backward without full-size fp32 dK and dV: its
+// summary part runs first and stores its keys' sums in a compact buffer, row m for its m-th key
+// (`mode` bit 2: the caller passes compact rows); the own-block part runs last and, for each
+// of its rows that is one of the summary part `S`'s keys (`compact_key`), adds that compact
+// row before writing the final gradients (bit 3; `dk`, `dv` are then the compact buffers, `bhz`
+// the block's batch-head index). Neither the full-size buffers nor their casts remain.
+// Index of `row` among the keys of summary part S for head h (rows `(m / c) l + m % c + off`),
+// or -1.
+__device__ __forceinline__ int compact_key(const Part& S, int h, i64 row) {
+    const i64 rel = row - off_of(S, h);
+    if (rel < 0) return -1;
+    const i64 blk = rel / S.k_gstride, u = rel - blk * S.k_gstride, m = blk * S.k_group + u;
+    return u < S.k_group && m < S.k_len ? (int)m : -1;
+}
+#define COMPACT_PARAM , int h, i64 bhz, const Part& S
+#define COMPACT_ARG , h, (i64)b * H + h, S
+#else
+#define COMPACT_PARAM
+#define COMPACT_ARG
+#endif
 // The end of a dK/dV block: the warp's two key rows per thread (krow(r): global row of key
 // r of the block, or -1) finished by `finish_row` (dK scaled; from v19 dV divided by the scale).
 template <typename KeyRow>
-__device__ __forceinline__ void finish_key_rows(float* dk, float* dv, elem* dk_out, elem* dv_out, const float (&dka)[DQK / 8][4], const float (&dva)[DV / 8][4], i64 bh, KeyRow krow, float scale, int warp, int lane, int mode) {
+__device__ __forceinline__ void finish_key_rows(float* dk, float* dv, elem* dk_out, elem* dv_out, const float (&dka)[DQK / 8][4], const float (&dva)[DV / 8][4], i64 bh, KeyRow krow, float scale, int warp, int lane, int mode COMPACT_PARAM) {
 #if SA_VERSION >= 19
     const float dk_mult = 1.f, dv_mult = 1.f / scale;  // (v19: dS and P came times the scale)
 #else
@@ -173,10 +194,19 @@ __device__ __forceinline__ void finish_key_rows(float* dk, float* dv, elem* dk_o
         for (int a = 0; a < AHEAD; ++a) {
             const i64 row = rows[i0 + a];
             if ((mode & 3) != 2 || row < 0) continue;
+            i64 src = bh + row;
+            bool has = true;
+#if SA_VERSION >= 23
+            if (mode & 8) {  // the compact row of a summary key, or none
+                const int m = compact_key(S, h, row);
+                has = m >= 0;
+                src = bhz * S.k_len + m;
+            }
+#endif
 #pragma unroll
-            for (int j = 0; j < DQK / 8; ++j) ck[a][j] = *(const float2*)(dk + (bh + row) * DQK + j * 8 + c2);
+            for (int j = 0; j < DQK / 8; ++j) ck[a][j] = has ? *(const float2*)(dk + src * DQK + j * 8 + c2) : make_float2(0.f, 0.f);
 #pragma unroll
-            for (int j = 0; j < DV / 8; ++j) cv[a][j] = *(const float2*)(dv + (bh + row) * DV + j * 8 + c2);
+            for (int j = 0; j < DV / 8; ++j) cv[a][j] = has ? *(const float2*)(dv + src * DV + j * 8 + c2) : make_float2(0.f, 0.f);
         }
 #pragma unroll
         for (int a = 0; a < AHEAD; ++a) {
@@ -196,8 +226,13 @@ __device__ __forceinline__ void finish_key_rows(float* dk, float* dv, elem* dk_o
     }
 #endif
 }
+#if SA_VERSION >= 23
+#define DKDV_OUT , elem *dk_out, elem *dv_out, int mode, Part S
+#define DKDV_OUT_ARG , dk_out, dv_out, mode, S
+#else
 #define DKDV_OUT , elem *dk_out, elem *dv_out, int mode
 #define DKDV_OUT_ARG , dk_out, dv_out, mode
+#endif
 #else
 #define DKDV_OUT
 #define DKDV_OUT_ARG

@@ -98,8 +98,10 @@ fn width(d: usize) -> Result<&'static str> {
 /// per accumulator load (`finish_row`: a middle part adds by reductions, a last one loads its
 /// row before storing it); 21 runs the fixed pattern's merged own blocks in the summary part's
 /// forward launch, one softmax over both (`own_block_after`); 22 runs the dK/dV kernel of
-/// 32-wide heads at 3 blocks an SM, as the others, without spills (`DKDV_BLOCKS`). The default
-/// is the newest measured and checked: 22.
+/// 32-wide heads at 3 blocks an SM, as the others, without spills (`DKDV_BLOCKS`); 23 keeps
+/// that pattern's summary keys' dK and dV in compact buffers that the own blocks add last,
+/// without full-size fp32 buffers or their casts (`compact_summary`). The default is the
+/// newest measured and checked: 23.
 pub fn version() -> &'static str {
     static V: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
     V.get_or_init(|| match std::env::var("ST_SA_VERSION").as_deref() {
@@ -124,12 +126,13 @@ pub fn version() -> &'static str {
         Ok("19") => "19",
         Ok("20") => "20",
         Ok("21") => "21",
-        _ => "22",
+        Ok("22") => "22",
+        _ => "23",
     })
 }
 
 fn version_number() -> u32 {
-    version().parse().unwrap_or(22)
+    version().parse().unwrap_or(23)
 }
 
 /// The source file of kernel version `version` (also what `compile::all_variants` compiles).
@@ -428,41 +431,77 @@ fn backward_v8(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v, dout]: [View; 4], lse: u
     let defs = defines(e, &d)?;
     let rows = d.batch * d.heads * d.n;
     let h = d.heads as i32;
-    let (first_covers, last_covers) = (parts[0].covers_every_key(d.heads), parts[parts.len() - 1].covers_every_key(d.heads));
     let dq = gpu.zeros(Elem::F32, rows * d.dqk)?;
-    let acc = |width: usize| -> Result<DevBuf> {
-        match (parts.len(), first_covers) {
-            (1, true) if last_covers => gpu.alloc(Elem::F32, 0), // written straight to the output
-            (_, true) => gpu.alloc(Elem::F32, rows * width),
-            (_, false) => gpu.zeros(Elem::F32, rows * width),
-        }
-    };
-    let (dk, dv) = (acc(d.dqk)?, acc(d.dv)?);
     let (dk_out, dv_out) = (gpu.alloc(e, rows * d.dqk)?, gpu.alloc(e, rows * d.dv)?);
+    // Each launch: (part, mode, dK / dV accumulators, the summary part a version-23 own-block
+    // part adds), and whether the accumulators still need casting.
+    let mut launches = Vec::new();
+    let (dk, dv, cast_dk_dv);
+    match parts {
+        [own, summary] if compact_summary(gpu, &d, own, summary) => {
+            // Version 23: the summary keys' sums in compact buffers, then the own blocks last.
+            let keys = d.batch * d.heads * summary.k_len as usize;
+            (dk, dv) = (gpu.alloc(Elem::F32, keys * d.dqk)?, gpu.alloc(Elem::F32, keys * d.dv)?);
+            launches.push((*summary, 1 | 4, *summary));
+            launches.push((*own, 2 | 8, *summary));
+            cast_dk_dv = false;
+        }
+        _ => {
+            let (first_covers, last_covers) = (parts[0].covers_every_key(d.heads), parts[parts.len() - 1].covers_every_key(d.heads));
+            let acc = |width: usize| -> Result<DevBuf> {
+                match (parts.len(), first_covers) {
+                    (1, true) if last_covers => gpu.alloc(Elem::F32, 0), // written straight to the output
+                    (_, true) => gpu.alloc(Elem::F32, rows * width),
+                    (_, false) => gpu.zeros(Elem::F32, rows * width),
+                }
+            };
+            (dk, dv) = (acc(d.dqk)?, acc(d.dv)?);
+            launches.extend(parts.iter().enumerate().map(|(i, p)| (*p, merge_mode(i, parts.len(), first_covers, last_covers), *p)));
+            cast_dk_dv = !last_covers;
+        }
+    }
     let (name, smem) = if wgmma_kernels(gpu, &d) { ("sa_backward_dkdv_wg", wgmma_dkdv_shared_bytes(e, version_number())) } else { ("sa_backward_dkdv", backward_shared_bytes(e, &d).1) };
     let (dqp, dkp, dvp, dsp, dko, dvo) = (dq.ptr(gpu), dk.ptr(gpu), dv.ptr(gpu), dsum.ptr(gpu), dk_out.ptr(gpu), dv_out.ptr(gpu));
     let dq_map = if wgmma_kernels(gpu, &d) && version_number() >= 15 { Some(dq_tensor_map(dqp, rows)?) } else { None };
-    for (i, part) in parts.iter().enumerate() {
-        let mode = merge_mode(i, parts.len(), first_covers, last_covers);
+    for (part, mode, summary) in &launches {
         let grid = tile_grid((part.k_len as usize).div_ceil(TILE), part, d.batch * part.heads as usize);
         let streamed = if dq_map.is_some() { streamed_maps(gpu, e, &d, [&q, &dout], query_shape(part, d.n))? } else { None };
+        // The launch's arguments: from version 23 the summary part follows the mode.
+        macro_rules! dkdv {
+            ($name:expr, $smem:expr, [$($tail:expr),*]) => {
+                if version_number() >= 23 {
+                    tiles!(gpu, &defs, $name, grid, $smem, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dkp, &dvp, &dqp, part, &h, &scale, &dko, &dvo, mode, summary $(, $tail)*]);
+                } else {
+                    tiles!(gpu, &defs, $name, grid, $smem, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dkp, &dvp, &dqp, part, &h, &scale, &dko, &dvo, mode $(, $tail)*]);
+                }
+            };
+        }
         if let (Some(map), Some((maps, rows))) = (&dq_map, &streamed) {
             // (the kernel's two mbarriers take 16 bytes of static shared memory from the alignment slack)
-            tiles!(gpu, &defs, "sa_backward_dkdv_tma_wg", grid, smem - 16, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dkp, &dvp, &dqp, part, &h, &scale, &dko, &dvo, &mode, map, maps, rows]);
+            dkdv!("sa_backward_dkdv_tma_wg", smem - 16, [map, maps, rows]);
         } else if let Some(map) = &dq_map {
-            tiles!(gpu, &defs, name, grid, smem, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dkp, &dvp, &dqp, part, &h, &scale, &dko, &dvo, &mode, map]);
+            dkdv!(name, smem, [map]);
         } else {
-            tiles!(gpu, &defs, name, grid, smem, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dkp, &dvp, &dqp, part, &h, &scale, &dko, &dvo, &mode]);
+            dkdv!(name, smem, []);
         }
     }
     let cast = |acc: &DevBuf, out: &DevBuf, len: usize| super::launch::cast(gpu, Elem::F32, e, acc.ptr(gpu), out.ptr(gpu), len);
-    if !last_covers {
+    if cast_dk_dv {
         cast(&dk, &dk_out, rows * d.dqk)?;
         cast(&dv, &dv_out, rows * d.dv)?;
     }
     let dq_out = gpu.alloc(e, rows * d.dqk)?;
     cast(&dq, &dq_out, rows * d.dqk)?;
     Ok((dq_out, dk_out, dv_out))
+}
+
+/// Version 23: whether the backward of `[own, summary]` keeps the summary keys' dK and dV in
+/// compact buffers that the own-block part, run last, adds (`compact_key` in
+/// `sparse_attention_ends.cuh`): the merged fixed pattern (`own_block_after`) over every head,
+/// on the wgmma kernels. The summary part's keys must be whole groups of rows one apart
+/// (`k_step` 1, as `compact_key` inverts them).
+fn compact_summary(gpu: &Gpu, d: &SaDims, own: &SaPart, summary: &SaPart) -> bool {
+    version_number() >= 23 && wgmma_kernels(gpu, d) && own_block_after(own, summary) && own.covers_every_query(d.heads) && summary.k_step == 1 && summary.k_gstride >= summary.k_group
 }
 
 /// `OwnBlocks` in C (version 21): the own-block part that rides along a summary part's forward

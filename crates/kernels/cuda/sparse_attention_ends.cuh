@@ -159,7 +159,7 @@ __device__ __forceinline__ void finish_row(float* acc_row, elem* out_row, const 
 // row before writing the final gradients (bit 3; `dk`, `dv` are then the compact buffers, `bhz`
 // the block's batch-head index). Neither the full-size buffers nor their casts remain.
 // Index of `row` among the keys of summary part S for head h (rows `(m / c) l + m % c + off`),
-// or -1.
+// or -1 (CPU mirror: `SaPart::compact_key`).
 __device__ __forceinline__ int compact_key(const Part& S, int h, i64 row) {
     const i64 rel = row - off_of(S, h);
     if (rel < 0) return -1;

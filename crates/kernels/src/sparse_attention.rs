@@ -254,6 +254,20 @@ impl SaPart {
         window.max((p / self.seg as i64) * self.seg as i64)
     }
 
+    /// Version 23: the index of `row` among this (summary) part's keys for head `h`, or `None`
+    /// (CPU mirror of `compact_key` in `cuda/sparse_attention_ends.cuh`, which inverts the key
+    /// rows `(m / k_group) k_gstride + m % k_group + off` of a part with `k_step` 1).
+    pub fn compact_key(&self, h: usize, row: usize) -> Option<usize> {
+        let rel = row as i64 - self.off(h);
+        let (g, gs) = (self.k_group as i64, self.k_gstride as i64);
+        if rel < 0 {
+            return None;
+        }
+        let (blk, u) = (rel / gs, rel % gs);
+        let m = blk * g + u;
+        (u < g && m < self.k_len as i64).then_some(m as usize)
+    }
+
     /// Every (query row, key row) pair this part lets head `h` attend, the CPU mirror of the
     /// kernel's index arithmetic.
     pub fn pairs(&self, h: usize) -> Vec<(usize, usize)> {
@@ -378,6 +392,28 @@ mod tests {
         assert!(sum.pairs(0).iter().all(|&(i, j)| j / 4 < i / 4 && j % 4 >= 2));
         assert!(sum.pairs(1).iter().all(|&(i, j)| j / 4 < i / 4 && j % 4 < 2));
         assert_eq!(sum.pairs(0).iter().filter(|p| p.0 == 9).count(), 4);
+    }
+
+    /// Version 23's compact dK/dV rows: for summary parts of every shape (odd lengths, several
+    /// sub-blocks), `compact_key` finds key m at its row and no other row of the sequence.
+    #[test]
+    fn compact_keys_invert_the_summary_rows() {
+        for (n, l, c) in [(1000, 128, 32), (1024, 128, 32), (1536, 64, 16), (517, 64, 16), (300, 32, 8)] {
+            let part = SaPart::summary(n, l, c, true, 4);
+            for h in 0..4 {
+                let off = part.off(h);
+                let mut found = vec![None; n];
+                for m in 0..part.k_len as usize {
+                    let row = (m / c) as i64 * l as i64 + (m % c) as i64 + off;
+                    if (0..n as i64).contains(&row) {
+                        found[row as usize] = Some(m);
+                    }
+                }
+                for (row, want) in found.iter().enumerate() {
+                    assert_eq!(part.compact_key(h, row), *want, "n {n}, l {l}, c {c}, head {h}, row {row}");
+                }
+            }
+        }
     }
 
     /// Version 18's divisions by reciprocal (`quot` in `sparse_attention_parts.cuh`): for

@@ -433,8 +433,8 @@ fn backward_v8(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v, dout]: [View; 4], lse: u
     let h = d.heads as i32;
     let dq = gpu.zeros(Elem::F32, rows * d.dqk)?;
     let (dk_out, dv_out) = (gpu.alloc(e, rows * d.dqk)?, gpu.alloc(e, rows * d.dv)?);
-    // Each launch: (part, mode, dK / dV accumulators, the summary part a version-23 own-block
-    // part adds), and whether the accumulators still need casting.
+    // Each launch: (part, merge mode, the summary part whose compact rows a version-23
+    // own-block part adds); `cast_dk_dv`: whether dK and dV end in fp32 accumulators.
     let mut launches = Vec::new();
     let (dk, dv, cast_dk_dv);
     match parts {

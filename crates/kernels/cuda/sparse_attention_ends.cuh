@@ -226,6 +226,27 @@ __device__ __forceinline__ void finish_key_rows(float* dk, float* dv, elem* dk_o
     }
 #endif
 }
+// The end of a dK/dV block of part P (its keys m0 ..; krow(r): the sequence's row of key r,
+// or -1; bh: the first row of batch b, head h): `finish_key_rows` on those rows, or, in
+// version 23's compact mode (bit 2), on the part's own key index.
+#if SA_VERSION >= 23
+#define END_S_PARAM , const Part& S
+#define END_S_ARG , S
+#else
+#define END_S_PARAM
+#define END_S_ARG
+#endif
+template <typename KeyRow>
+__device__ __forceinline__ void end_key_block(float* dk, float* dv, elem* dk_out, elem* dv_out, const float (&dka)[DQK / 8][4], const float (&dva)[DV / 8][4], i64 bh, const Part& P, int b, int H, int h, int m0, KeyRow krow,
+                                              float scale, int warp, int lane, int mode END_S_PARAM) {
+#if SA_VERSION >= 23
+    if (mode & 4) {
+        finish_key_rows(dk, dv, dk_out, dv_out, dka, dva, ((i64)b * H + h) * P.k_len, [&](int r) -> i64 { return m0 + r < P.k_len ? m0 + r : -1; }, scale, warp, lane, mode COMPACT_ARG);
+        return;
+    }
+#endif
+    finish_key_rows(dk, dv, dk_out, dv_out, dka, dva, bh, krow, scale, warp, lane, mode COMPACT_ARG);
+}
 #if SA_VERSION >= 23
 #define DKDV_OUT , elem *dk_out, elem *dv_out, int mode, Part S
 #define DKDV_OUT_ARG , dk_out, dv_out, mode, S

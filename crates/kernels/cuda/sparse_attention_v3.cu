@@ -459,13 +459,7 @@ extern "C" __global__ void DKDV_BOUNDS sa_backward_dkdv(const elem* q, const ele
     pipelined(tiles, issue, [&](int i) { dkdv_tile(dka, dva, my_key, T[i & 1], Ks, Vs, Qs0 + (i & 1) * BQ * LDQ, dOs0 + (i & 1) * BQ * LDV, sl2, warp, lane); });
 #endif
 #if SA_VERSION >= 8
-#if SA_VERSION >= 23
-    if (mode & 4) {  // compact rows: the part's own key index
-        finish_key_rows(dk, dv, dk_out, dv_out, dka, dva, ((i64)b * H + h) * P.k_len, [&](int r) -> i64 { return m0 + r < P.k_len ? m0 + r : -1; }, scale, warp, lane, mode COMPACT_ARG);
-        return;
-    }
-#endif
-    finish_key_rows(dk, dv, dk_out, dv_out, dka, dva, bh, krow, scale, warp, lane, mode COMPACT_ARG);
+    end_key_block(dk, dv, dk_out, dv_out, dka, dva, bh, P, b, H, h, m0, krow, scale, warp, lane, mode END_S_ARG);
 #else
 #pragma unroll
     for (int i = 0; i < 2; ++i) {

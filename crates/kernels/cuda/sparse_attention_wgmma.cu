@@ -179,13 +179,7 @@ __device__ __forceinline__ void dkdv_wg(const elem* q, const elem* k, const elem
 #if SA_VERSION >= 15
     if (threadIdx.x == 0) bulk_wait_read();
 #endif
-#if SA_VERSION >= 23
-    if (mode & 4) {  // compact rows: the part's own key index
-        finish_key_rows(dk, dv, dk_out, dv_out, dka, dva, ((i64)b * H + h) * P.k_len, [&](int r) -> i64 { return m0 + r < P.k_len ? m0 + r : -1; }, scale, warp, lane, mode COMPACT_ARG);
-        return;
-    }
-#endif
-    finish_key_rows(dk, dv, dk_out, dv_out, dka, dva, bh, krow, scale, warp, lane, mode COMPACT_ARG);
+    end_key_block(dk, dv, dk_out, dv_out, dka, dva, bh, P, b, H, h, m0, krow, scale, warp, lane, mode END_S_ARG);
 }
 extern "C" __global__ void DKDV_BOUNDS sa_backward_dkdv_wg(const elem* q, const elem* k, const elem* v, const elem* dout, Str3 sq, Str3 sk, Str3 sv, Str3 sd,
                                                           const float* lse, const float* dsum, float* dk, float* dv, float* dq, Part P, int H, float scale DKDV_OUT DQ_MAP) {

@@ -241,7 +241,6 @@ struct OwnBlocks {
 // As v1: grid (query tiles of 64 MT rows, n_seq, B * heads). Shared: Q, then 2 stages of K,
 // then of V. The block's rows end in `fwd_merge` (sparse_attention_ends.cuh). With OWN (v21,
 // TMA only), the block then walks `own`'s key tiles of its rows' block.
-
 // WG (version 14, `SA_WGMMA`): the tiles unpadded and swizzled, products on wgmma, and warp w
 // owning rows 64 mt + 16 w (the warpgroup's m64 halves) instead of 16 (MT w + mt). From
 // version 16 the key and value tiles of parts the host has maps for come by TMA (`SA_TMA`).
@@ -270,7 +269,7 @@ __device__ __forceinline__ void forward_tiles(const elem* q, const elem* k, cons
     const int first = kt.first, tiles = kt.tiles;
     // OWN: then `own`'s key tiles i - tiles, of the block s2 holding the tile's rows (its
     // queries p0 - s2 l .. p_last - s2 l there); none without OWN.
-    const int s2 = OWN ? p0 / own->P.q_len : 0, q2 = p0 - s2 * (OWN ? own->P.q_len : 0), q2_last = p_last - (p0 - q2), off2 = OWN ? off_of(own->P, h) : 0;
+    const int l2 = OWN ? own->P.q_len : 1, s2 = OWN ? p0 / l2 : 0, q2 = p0 - s2 * l2, q2_last = p_last - s2 * l2, off2 = OWN ? off_of(own->P, h) : 0;
     const TileBand kt2 = OWN ? key_band(own->P, q2, q2_last, off2) : TileBand{0, 0};
 #ifdef SA_TMA
     __shared__ u64 landed[2];  // stage st's tiles have landed (TMA)

@@ -12,6 +12,9 @@ use crate::sparse_attention::SaPart;
 use super::tensor_map::{dq_tensor_map, key_shape, query_shape, tile_maps, RowShape, TileMaps, TileRows};
 use cudarc::driver::{sys::CUfunction_attribute_enum, DeviceRepr, LaunchConfig, PushKernelArg};
 
+mod merged_fixed;
+use merged_fixed::{compact_summary, own_block_after, OwnBlocks};
+
 // SAFETY: `SaPart` is `#[repr(C)]` with only i32 fields, the layout of the C struct `Part`.
 unsafe impl DeviceRepr for SaPart {}
 
@@ -495,43 +498,6 @@ fn backward_v8(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v, dout]: [View; 4], lse: u
     Ok((dq_out, dk_out, dv_out))
 }
 
-/// Version 23: whether the backward of `[own, summary]` keeps the summary keys' dK and dV in
-/// compact buffers that the own-block part, run last, adds (`compact_key` in
-/// `sparse_attention_ends.cuh`): the merged fixed pattern (`own_block_after`) over every head,
-/// on the wgmma kernels. The summary part's keys must be whole groups of rows one apart
-/// (`k_step` 1, as `compact_key` inverts them).
-fn compact_summary(gpu: &Gpu, d: &SaDims, own: &SaPart, summary: &SaPart) -> bool {
-    version_number() >= 23 && wgmma_kernels(gpu, d) && own_block_after(own, summary) && own.covers_every_query(d.heads) && summary.k_step == 1 && summary.k_gstride >= summary.k_group
-}
-
-/// `OwnBlocks` in C (version 21): the own-block part that rides along a summary part's forward
-/// launch, with the map of its key and value rows.
-#[repr(C, align(64))]
-#[derive(Clone, Copy)]
-struct OwnBlocks {
-    maps: TileMaps,
-    part: SaPart,
-    e1: i32,
-}
-// SAFETY: the layout of the C struct `OwnBlocks { TileMaps maps; Part P; int e1; }` (maps at
-// 0, 64-byte aligned; the part's 29 four-byte fields at 256; e1 at 372; 384 bytes in all).
-unsafe impl DeviceRepr for OwnBlocks {}
-
-/// Version 21: whether `[own, summary]` is the fixed pattern's merged `A1 ∪ A2`, own blocks
-/// of a multiple of 64 rows and the summary keys of the earlier blocks over the same heads,
-/// which one launch of `sa_forward_own_tma_wg` computes in one softmax (the summary tiles,
-/// then the own block's, for each 64-row query tile).
-fn own_block_after(own: &SaPart, summary: &SaPart) -> bool {
-    let l = own.q_len as usize;
-    let same_heads = (own.head_start, own.head_step, own.heads) == (summary.head_start, summary.head_step, summary.heads);
-    let whole_rows = summary.n_seq == 1 && summary.q_len == summary.n && summary.q_seq == 0 && summary.q_step == 1 && summary.q_group == i32::MAX;
-    l > 0
-        && l.is_multiple_of(TILE)
-        && same_heads
-        && whole_rows
-        && *own == SaPart::own_block(own.n as usize, l, 1).for_heads(own.head_start as usize, own.head_step as usize, own.heads as usize).with_reciprocals()
-}
-
 /// The forward from version 9: the parts merge into one running (output, lse) pair in place
 /// (`Final` in `sparse_attention_v3.cu`); a first part covering every query row writes it
 /// without reading, a last one writes the final output, else a one-part combine finishes.
@@ -581,23 +547,3 @@ fn forward_v9(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v]: [View; 3], parts: &[SaPa
     Ok((out, lse))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Version 21's fused forward takes exactly the merged fixed pattern's two parts (own
-    /// blocks of a multiple of 64 rows first, then the earlier blocks' summary keys, over the
-    /// same heads), as the launcher sees them (with reciprocals).
-    #[test]
-    fn own_block_after_takes_the_merged_fixed_pattern_only() {
-        let r = |p: SaPart| p.with_reciprocals();
-        let (n, h) = (12288, 8);
-        assert!(own_block_after(&r(SaPart::own_block(n, 128, h)), &r(SaPart::summary(n, 128, 32, true, h))));
-        assert!(own_block_after(&r(SaPart::own_block(1536, 64, 4).for_heads(1, 2, 2)), &r(SaPart::summary(1536, 64, 16, true, 4).for_heads(1, 2, 2))));
-        // blocks that are not whole tiles, other heads, or parts of other kinds
-        assert!(!own_block_after(&r(SaPart::own_block(n, 96, h)), &r(SaPart::summary(n, 96, 32, true, h))));
-        assert!(!own_block_after(&r(SaPart::own_block(n, 128, h).for_heads(0, 2, 4)), &r(SaPart::summary(n, 128, 32, true, h))));
-        assert!(!own_block_after(&r(SaPart::local(n, 128, h)), &r(SaPart::column(n, 128, false, h))));
-        assert!(!own_block_after(&r(SaPart::own_block(n, 128, h)), &r(SaPart::column(n, 128, false, h).packed_columns(TILE))));
-    }
-}

@@ -253,6 +253,19 @@ struct Tile {
     int s, b, h, off, qc, p0, p_last;
 };
 
+// Tile `tile` of sequence s of the part's batch-head pair bz (b = bz / heads, head of index bz % heads).
+__device__ __forceinline__ Tile tile_at(const Part& P, int bz, int s, int tile, int rows) {
+    Tile t;
+    t.s = s;
+    t.b = bz / P.heads;
+    t.h = head_of(P, bz % P.heads);
+    t.off = off_of(P, t.h);
+    t.qc = q_count(P, t.s);
+    t.p0 = tile * rows;
+    t.p_last = min(t.p0 + rows, t.qc) - 1;
+    return t;
+}
+
 // Version 10 launches the grid as (B * heads, n_seq, tiles) instead of (tiles, n_seq, B *
 // heads): blocks start in order of x fastest, so the heaviest tiles now start first (the last
 // query tiles see the most keys; the first key tiles are seen by the most queries) and the
@@ -269,15 +282,7 @@ __device__ __forceinline__ Tile tile_of(const Part& P, int rows, bool query_tile
 #else
     const int bz = blockIdx.z, tile = blockIdx.x;
 #endif
-    Tile t;
-    t.s = blockIdx.y;
-    t.b = bz / P.heads;
-    t.h = head_of(P, bz % P.heads);
-    t.off = off_of(P, t.h);
-    t.qc = q_count(P, t.s);
-    t.p0 = tile * rows;
-    t.p_last = min(t.p0 + rows, t.qc) - 1;
-    return t;
+    return tile_at(P, bz, blockIdx.y, tile, rows);
 }
 
 template <int N>

@@ -226,19 +226,97 @@ __device__ __forceinline__ void finish_key_rows(float* dk, float* dv, elem* dk_o
     }
 #endif
 }
+#if SA_VERSION >= 24
+// Version 24: the merged fixed pattern's two dK/dV parts in one launch (`sa_backward_dkdv_pair_tma_wg`),
+// so that the own blocks' short, latency-bound blocks run beside the summary part's long ones
+// instead of in a launch of their own after them. A summary key then gets its two shares from
+// two blocks that run in any order, and settles them by an arrival count of its own (`arrivals`,
+// zeroed by the host): the block that takes ticket 0 stores its share in fp32 (the compact
+// buffers `dk`, `dv`, row m) and then counts again (1 -> 2, or 2 -> 3 if the other block has
+// come meanwhile); the block that takes ticket 1 or 2 adds that share to its own and writes the
+// final gradients, after waiting, with ticket 1, for the count to reach 3 (the other block is
+// running: it took its ticket first, and nothing it does before its second count waits). Keys
+// that are no summary key (`pair_of` gives -1) are final at once. One lane of each row's quad
+// counts for the row.
+__device__ __forceinline__ int load_acquire(const int* p) {
+    int v;
+    asm volatile("ld.acquire.gpu.global.s32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+    return v;
+}
+template <typename KeyRow, typename PairOf>
+__device__ __forceinline__ void settle_key_rows(float* dk, float* dv, elem* dk_out, elem* dv_out, const float (&dka)[DQK / 8][4], const float (&dva)[DV / 8][4], i64 bh, KeyRow krow, PairOf pair_of, int* arrivals, float scale,
+                                                int warp, int lane) {
+    const float dv_mult = 1.f / scale;  // (dS and P came times the scale, version 19)
+    const int c2 = (lane & 3) * 2, quad = lane & ~3, mine = lane & 3;
+    i64 row[2], m[2];
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+        const int r = warp * 16 + (lane >> 2) + 8 * i;
+        row[i] = krow(r);
+        m[i] = row[i] >= 0 ? pair_of(r, row[i]) : -1;
+    }
+    const i64 my_m = mine == 0 ? m[0] : m[1];  // the row lane `mine` (0 or 1) counts for
+    int ticket = -1;
+    if (mine < 2 && my_m >= 0) ticket = atomicAdd(arrivals + my_m, 1);
+    const int tk[2] = {__shfl_sync(0xffffffff, ticket, quad), __shfl_sync(0xffffffff, ticket, quad + 1)};
+    const float2 zk[DQK / 8] = {}, zv[DV / 8] = {};
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+        if (row[i] < 0 || tk[i] > 0) continue;
+        const int md = m[i] < 0 ? 3 : 1;  // final at once, or the first share, stored in fp32
+        finish_row<DQK>(dk + m[i] * DQK, dk_out + (bh + row[i]) * DQK, dka, i, 1.f, lane, md, zk);
+        finish_row<DV>(dv + m[i] * DV, dv_out + (bh + row[i]) * DV, dva, i, dv_mult, lane, md, zv);
+    }
+    __threadfence();  // the shares above are visible to the whole GPU before the count says so
+    __syncwarp();
+    if (ticket == 0) atomicAdd(arrivals + my_m, 1);
+    if (ticket == 1)
+        while (load_acquire(arrivals + my_m) < 3) {
+        }
+    if (ticket > 0) __threadfence();
+    __syncwarp();
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+        if (row[i] < 0 || tk[i] <= 0) continue;
+        float2 ck[DQK / 8], cv[DV / 8];
+#pragma unroll
+        for (int j = 0; j < DQK / 8; ++j) ck[j] = __ldcg((const float2*)(dk + m[i] * DQK + j * 8 + c2));
+#pragma unroll
+        for (int j = 0; j < DV / 8; ++j) cv[j] = __ldcg((const float2*)(dv + m[i] * DV + j * 8 + c2));
+        finish_row<DQK>(dk + m[i] * DQK, dk_out + (bh + row[i]) * DQK, dka, i, 1.f, lane, 2, ck);
+        finish_row<DV>(dv + m[i] * DV, dv_out + (bh + row[i]) * DV, dva, i, dv_mult, lane, 2, cv);
+    }
+}
+#endif
 // The end of a dK/dV block of part P (its keys m0 ..; krow(r): the sequence's row of key r,
 // or -1; bh: the first row of batch b, head h): `finish_key_rows` on those rows, or, in
-// version 23's compact mode (bit 2), on the part's own key index.
-#if SA_VERSION >= 23
+// version 23's compact mode (bit 2), on the part's own key index; version 24's pairs (bit 4):
+// `settle_key_rows`, the summary part's key r being compact row m0 + r (bit 2), an own-block
+// key its `compact_key`, if any.
+#if SA_VERSION >= 24
+#define END_S_PARAM , const Part& S, int* arrivals
+#define END_S_ARG , S, arrivals
+#elif SA_VERSION >= 23
 #define END_S_PARAM , const Part& S
 #define END_S_ARG , S
 #else
 #define END_S_PARAM
 #define END_S_ARG
 #endif
-template <typename KeyRow>
+template <bool PAIRS = false, typename KeyRow>
 __device__ __forceinline__ void end_key_block(float* dk, float* dv, elem* dk_out, elem* dv_out, const float (&dka)[DQK / 8][4], const float (&dva)[DV / 8][4], i64 bh, const Part& P, int b, int H, int h, int m0, KeyRow krow,
                                               float scale, int warp, int lane, int mode END_S_PARAM) {
+#if SA_VERSION >= 24
+    if (PAIRS && (mode & 16)) {  // (compiled into the pair kernel only)
+        const i64 bhz = (i64)b * H + h;  // head (b, h)'s compact rows start at bhz S.k_len
+        if (mode & 4) settle_key_rows(dk, dv, dk_out, dv_out, dka, dva, bh, krow, [&](int r, i64) -> i64 { return bhz * S.k_len + m0 + r; }, arrivals, scale, warp, lane);
+        else
+            settle_key_rows(dk, dv, dk_out, dv_out, dka, dva, bh, krow, [&](int, i64 row) -> i64 {
+                const int m = compact_key(S, h, row);
+                return m >= 0 ? bhz * S.k_len + m : -1; }, arrivals, scale, warp, lane);
+        return;
+    }
+#endif
 #if SA_VERSION >= 23
     if (mode & 4) {
         finish_key_rows(dk, dv, dk_out, dv_out, dka, dva, ((i64)b * H + h) * P.k_len, [&](int r) -> i64 { return m0 + r < P.k_len ? m0 + r : -1; }, scale, warp, lane, mode COMPACT_ARG);
@@ -247,7 +325,10 @@ __device__ __forceinline__ void end_key_block(float* dk, float* dv, elem* dk_out
 #endif
     finish_key_rows(dk, dv, dk_out, dv_out, dka, dva, bh, krow, scale, warp, lane, mode COMPACT_ARG);
 }
-#if SA_VERSION >= 23
+#if SA_VERSION >= 24
+#define DKDV_OUT , elem *dk_out, elem *dv_out, int mode, Part S, int *arrivals
+#define DKDV_OUT_ARG , dk_out, dv_out, mode, S, arrivals
+#elif SA_VERSION >= 23
 #define DKDV_OUT , elem *dk_out, elem *dv_out, int mode, Part S
 #define DKDV_OUT_ARG , dk_out, dv_out, mode, S
 #else

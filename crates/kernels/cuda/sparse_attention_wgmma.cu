@@ -43,13 +43,28 @@ __device__ __forceinline__ int dq_staged_at(int r, int col) { return (col >> 5) 
 // dQ rows row0 .. row0 + 63 += scale * acc (the warpgroup's accumulator), staged in `stage`
 // (16 KB, 1024-byte aligned, its own: thread 0 leaves the reductions running and waits for
 // their reads only before the block's next writes of the stage, a tile later).
+// Profiling knobs (ST_SA_DEFINES=NAME=1; dQ is then wrong), each leaving out one piece of
+// the dQ path: SA_PROFILE_NO_DQ_STAGE (the staging stores), _NO_DQ_FENCE (the proxy fence),
+// _NO_DQ_TMA (the reductions), _HALF_DQ_ADD (the second box's reduction), _NO_DQ_WAIT (thread
+// 0's wait for the reductions' reads); what they showed is in benches/RESULTS.md (seventh
+// session). SA_DQ_ATOMICS=1 adds every tile by vector atomics instead (measured, slower).
 __device__ __forceinline__ void dq_add_tensor(const TensorMap& dq_map, int row0, float* stage, const float (&acc)[8][4], float scale, int warp, int lane) {
+#ifndef SA_PROFILE_NO_DQ_STAGE
     stage_dq(stage, acc, scale, warp, lane, dq_staged_at);
+#endif
+#ifndef SA_PROFILE_NO_DQ_FENCE
     fence_async_shared();
+#endif
     __syncthreads();
+#ifdef SA_PROFILE_NO_DQ_TMA
+    if (false) {
+#else
     if (threadIdx.x == 0) {
+#endif
         tensor_add_f32(dq_map, 0, row0, stage);
+#ifndef SA_PROFILE_HALF_DQ_ADD
         tensor_add_f32(dq_map, 32, row0, stage + 2048);
+#endif
         bulk_commit();
     }
 }
@@ -69,8 +84,8 @@ __device__ __forceinline__ void dq_add_tensor(const TensorMap& dq_map, int row0,
 // tile's queries are one run of rows (H200: enwik8 3.29 -> 3.20 ms), else by vector atomics.
 // Version 16 (TMA): the query and output-gradient tiles of parts the host has maps for come by
 // the tensor memory accelerator (`sa_backward_dkdv_tma_wg`), the others as before.
-template <bool TMA>
-__device__ __forceinline__ void dkdv_wg(const elem* q, const elem* k, const elem* v, const elem* dout, Str3 sq, Str3 sk, Str3 sv, Str3 sd,
+template <bool TMA, bool PAIRS = false>
+__device__ __forceinline__ void dkdv_wg(const Tile t, const elem* q, const elem* k, const elem* v, const elem* dout, Str3 sq, Str3 sk, Str3 sv, Str3 sd,
                                         const float* lse, const float* dsum, float* dk, float* dv, float* dq, const Part& P, int H, float scale DKDV_OUT DQ_MAP_PARAM TILE_MAPS_PARAM) {
     extern __shared__ __align__(16) unsigned char smem_raw[];
     elem* Ks = aligned_tiles(smem_raw);  // 7 tiles of 64 x 64: K, V, Q x 2, dO x 2, dS^T (v15: + dQ)
@@ -79,7 +94,6 @@ __device__ __forceinline__ void dkdv_wg(const elem* q, const elem* k, const elem
     elem* dOs0 = Qs0 + 64 * 64;
     elem* dSs = Qs0 + 4 * 64 * 64;
     __shared__ QueryTile T[2];
-    const Tile t = tile_of(P, BK, false);
     const int s = t.s, b = t.b, h = t.h, off = t.off, qc = t.qc, m0 = t.p0;
     if (m0 >= P.k_len) return;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c2 = (lane & 3) * 2;
@@ -149,7 +163,9 @@ __device__ __forceinline__ void dkdv_wg(const elem* q, const elem* k, const elem
         }
         fence_async_shared();
 #if SA_VERSION >= 15
+#ifndef SA_PROFILE_NO_DQ_WAIT
         if (threadIdx.x == 0) bulk_wait_read();  // the last tile's dQ reductions have read `staged`
+#endif
 #endif
         __syncthreads();  // every warp's dS^T rows are in dSs
         wg_wait<0>();
@@ -163,7 +179,11 @@ __device__ __forceinline__ void dkdv_wg(const elem* q, const elem* k, const elem
         wg_hold(dqa);
         // A tile of 64 consecutive queries (none missing) is one run of dQ rows: one bulk
         // reduction (v14: staged in this stage's Q and dO tiles, read for the last time above).
+#ifdef SA_DQ_ATOMICS
+        const bool bulk = false;
+#else
         const bool bulk = !skip_dq_add && t0 + BQ <= qc && P.q_step == 1 && P.q_group == INT_MAX;
+#endif
 #if SA_VERSION >= 15
         if (bulk) {
             dq_add_tensor(dq_map, (int)(bh + q_row(P, s, t0)), staged, dqa, DQ_SCALE(scale), warp, lane);
@@ -179,17 +199,34 @@ __device__ __forceinline__ void dkdv_wg(const elem* q, const elem* k, const elem
 #if SA_VERSION >= 15
     if (threadIdx.x == 0) bulk_wait_read();
 #endif
-    end_key_block(dk, dv, dk_out, dv_out, dka, dva, bh, P, b, H, h, m0, krow, scale, warp, lane, mode END_S_ARG);
+    end_key_block<PAIRS>(dk, dv, dk_out, dv_out, dka, dva, bh, P, b, H, h, m0, krow, scale, warp, lane, mode END_S_ARG);
 }
 extern "C" __global__ void DKDV_BOUNDS sa_backward_dkdv_wg(const elem* q, const elem* k, const elem* v, const elem* dout, Str3 sq, Str3 sk, Str3 sv, Str3 sd,
                                                           const float* lse, const float* dsum, float* dk, float* dv, float* dq, Part P, int H, float scale DKDV_OUT DQ_MAP) {
-    dkdv_wg<false>(q, k, v, dout, sq, sk, sv, sd, lse, dsum, dk, dv, dq, P, H, scale DKDV_OUT_ARG DQ_MAP_ARG NO_TILE_MAPS_ARG);
+    dkdv_wg<false>(tile_of(P, BK, false), q, k, v, dout, sq, sk, sv, sd, lse, dsum, dk, dv, dq, P, H, scale DKDV_OUT_ARG DQ_MAP_ARG NO_TILE_MAPS_ARG);
 }
 #ifdef SA_TMA
 extern "C" __global__ void DKDV_BOUNDS sa_backward_dkdv_tma_wg(const elem* q, const elem* k, const elem* v, const elem* dout, Str3 sq, Str3 sk, Str3 sv, Str3 sd,
                                                               const float* lse, const float* dsum, float* dk, float* dv, float* dq, Part P, int H, float scale DKDV_OUT DQ_MAP TILE_MAPS) {
-    dkdv_wg<true>(q, k, v, dout, sq, sk, sv, sd, lse, dsum, dk, dv, dq, P, H, scale DKDV_OUT_ARG DQ_MAP_ARG TILE_MAPS_ARG);
+    dkdv_wg<true>(tile_of(P, BK, false), q, k, v, dout, sq, sk, sv, sd, lse, dsum, dk, dv, dq, P, H, scale DKDV_OUT_ARG DQ_MAP_ARG TILE_MAPS_ARG);
 }
+#if SA_VERSION >= 24
+// Version 24: the merged fixed pattern's backward in one launch, P its own blocks, S its
+// summary part (the queries of both are all rows, so one pair of maps serves). Grid (batch x
+// heads, 1, S's key tiles + P's): the summary tiles first, heaviest first, then the own
+// blocks' tiles, which fill the SMs beside the long summary blocks and their tail. Each key's
+// shares settle by `arrivals` (`settle_key_rows`); `mode` is unused.
+extern "C" __global__ void DKDV_BOUNDS sa_backward_dkdv_pair_tma_wg(const elem* q, const elem* k, const elem* v, const elem* dout, Str3 sq, Str3 sk, Str3 sv, Str3 sd,
+                                                                   const float* lse, const float* dsum, float* dk, float* dv, float* dq, Part P, int H, float scale DKDV_OUT DQ_MAP TILE_MAPS) {
+    const int s_tiles = (S.k_len + BK - 1) / BK, z = blockIdx.z;
+    if (z < s_tiles) {
+        dkdv_wg<true, true>(tile_at(S, blockIdx.x, 0, z, BK), q, k, v, dout, sq, sk, sv, sd, lse, dsum, dk, dv, dq, S, H, scale, dk_out, dv_out, 4 | 16, S, arrivals DQ_MAP_ARG TILE_MAPS_ARG);
+    } else {
+        const int own_tiles = (P.k_len + BK - 1) / BK, zo = z - s_tiles;
+        dkdv_wg<true, true>(tile_at(P, blockIdx.x, zo / own_tiles, zo % own_tiles, BK), q, k, v, dout, sq, sk, sv, sd, lse, dsum, dk, dv, dq, P, H, scale, dk_out, dv_out, 16, S, arrivals DQ_MAP_ARG TILE_MAPS_ARG);
+    }
+}
+#endif
 #endif
 
 // The forward on wgmma: 128-row query tiles (two m64 halves), and 64-row ones for the parts

@@ -13,7 +13,7 @@ use super::tensor_map::{dq_tensor_map, key_shape, query_shape, tile_maps, RowSha
 use cudarc::driver::{sys::CUfunction_attribute_enum, DeviceRepr, LaunchConfig, PushKernelArg};
 
 mod merged_fixed;
-use merged_fixed::{compact_summary, own_block_after, OwnBlocks};
+use merged_fixed::{compact_summary, own_block_after, paired_backward, OwnBlocks};
 
 // SAFETY: `SaPart` is `#[repr(C)]` with only i32 fields, the layout of the C struct `Part`.
 unsafe impl DeviceRepr for SaPart {}
@@ -103,8 +103,9 @@ fn width(d: usize) -> Result<&'static str> {
 /// forward launch, one softmax over both (`own_block_after`); 22 runs the dK/dV kernel of
 /// 32-wide heads at 3 blocks an SM, as the others, without spills (`DKDV_BLOCKS`); 23 keeps
 /// that pattern's summary keys' dK and dV in compact buffers that the own blocks add last,
-/// without full-size fp32 buffers or their casts (`compact_summary`). The default is the
-/// newest measured and checked: 23.
+/// without full-size fp32 buffers or their casts (`compact_summary`); 24 runs that pattern's
+/// two dK/dV parts in one launch, each summary key's shares settled by an arrival count
+/// (`paired_backward`). The default is the newest measured and checked: 24.
 pub fn version() -> &'static str {
     static V: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
     V.get_or_init(|| match std::env::var("ST_SA_VERSION").as_deref() {
@@ -130,12 +131,13 @@ pub fn version() -> &'static str {
         Ok("20") => "20",
         Ok("21") => "21",
         Ok("22") => "22",
-        _ => "23",
+        Ok("23") => "23",
+        _ => "24",
     })
 }
 
 fn version_number() -> u32 {
-    version().parse().unwrap_or(23)
+    version().parse().unwrap_or(24)
 }
 
 /// The source file of kernel version `version` (also what `compile::all_variants` compiles).
@@ -440,7 +442,21 @@ fn backward_v8(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v, dout]: [View; 4], lse: u
     // own-block part adds); `cast_dk_dv`: whether dK and dV end in fp32 accumulators.
     let mut launches = Vec::new();
     let (dk, dv, cast_dk_dv);
+    let pair = match parts {
+        [own, summary] => paired_backward(gpu, &d, own, summary) && streamed_maps(gpu, e, &d, [&q, &dout], query_shape(summary, d.n))?.is_some(),
+        _ => false,
+    };
+    let mut arrivals = None;
     match parts {
+        [own, summary] if pair => {
+            // Version 24: both parts in one launch, each summary key's two shares settled by
+            // an arrival count (i32, zero bits; `settle_key_rows`), its sum in compact buffers.
+            let keys = d.batch * d.heads * summary.k_len as usize;
+            (dk, dv) = (gpu.alloc(Elem::F32, keys * d.dqk)?, gpu.alloc(Elem::F32, keys * d.dv)?);
+            arrivals = Some(gpu.zeros(Elem::F32, keys)?);
+            launches.push((*own, 0, *summary));
+            cast_dk_dv = false;
+        }
         [own, summary] if compact_summary(gpu, &d, own, summary) => {
             // Version 23: the summary keys' sums in compact buffers, then the own blocks last.
             let keys = d.batch * d.heads * summary.k_len as usize;
@@ -466,13 +482,21 @@ fn backward_v8(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v, dout]: [View; 4], lse: u
     let (name, smem) = if wgmma_kernels(gpu, &d) { ("sa_backward_dkdv_wg", wgmma_dkdv_shared_bytes(e, version_number())) } else { ("sa_backward_dkdv", backward_shared_bytes(e, &d).1) };
     let (dqp, dkp, dvp, dsp, dko, dvo) = (dq.ptr(gpu), dk.ptr(gpu), dv.ptr(gpu), dsum.ptr(gpu), dk_out.ptr(gpu), dv_out.ptr(gpu));
     let dq_map = if wgmma_kernels(gpu, &d) && version_number() >= 15 { Some(dq_tensor_map(dqp, rows)?) } else { None };
+    let arp = arrivals.as_ref().map_or(0, |a| a.ptr(gpu));
     for (part, mode, summary) in &launches {
-        let grid = tile_grid((part.k_len as usize).div_ceil(TILE), part, d.batch * part.heads as usize);
+        let mut grid = tile_grid((part.k_len as usize).div_ceil(TILE), part, d.batch * part.heads as usize);
+        if pair {
+            // (batch x heads, 1, the summary's key tiles, then the own blocks')
+            grid = (grid.0, 1, (summary.k_len as usize).div_ceil(TILE) as u32 + grid.1 * grid.2);
+        }
         let streamed = if dq_map.is_some() { streamed_maps(gpu, e, &d, [&q, &dout], query_shape(part, d.n))? } else { None };
-        // The launch's arguments: from version 23 the summary part follows the mode.
+        // The launch's arguments: from version 23 the summary part follows the mode, from 24
+        // the arrival counts follow it.
         macro_rules! dkdv {
             ($name:expr, $smem:expr, [$($tail:expr),*]) => {
-                if version_number() >= 23 {
+                if version_number() >= 24 {
+                    tiles!(gpu, &defs, $name, grid, $smem, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dkp, &dvp, &dqp, part, &h, &scale, &dko, &dvo, mode, summary, &arp $(, $tail)*]);
+                } else if version_number() >= 23 {
                     tiles!(gpu, &defs, $name, grid, $smem, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dkp, &dvp, &dqp, part, &h, &scale, &dko, &dvo, mode, summary $(, $tail)*]);
                 } else {
                     tiles!(gpu, &defs, $name, grid, $smem, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dkp, &dvp, &dqp, part, &h, &scale, &dko, &dvo, mode $(, $tail)*]);
@@ -481,7 +505,7 @@ fn backward_v8(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v, dout]: [View; 4], lse: u
         }
         if let (Some(map), Some((maps, rows))) = (&dq_map, &streamed) {
             // (the kernel's two mbarriers take 16 bytes of static shared memory from the alignment slack)
-            dkdv!("sa_backward_dkdv_tma_wg", smem - 16, [map, maps, rows]);
+            dkdv!(if pair { "sa_backward_dkdv_pair_tma_wg" } else { "sa_backward_dkdv_tma_wg" }, smem - 16, [map, maps, rows]);
         } else if let Some(map) = &dq_map {
             dkdv!(name, smem, [map]);
         } else {

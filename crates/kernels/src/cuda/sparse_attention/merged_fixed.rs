@@ -4,7 +4,7 @@
 //! module's `forward_v9` and `backward_v8`).
 
 use super::{version_number, wgmma_kernels, SaDims, TILE};
-use crate::cuda::tensor_map::TileMaps;
+use crate::cuda::tensor_map::{query_shape, TileMaps};
 use crate::cuda::Gpu;
 use crate::sparse_attention::SaPart;
 use cudarc::driver::DeviceRepr;
@@ -16,6 +16,14 @@ use cudarc::driver::DeviceRepr;
 /// (`k_step` 1, as `compact_key` inverts them).
 pub(super) fn compact_summary(gpu: &Gpu, d: &SaDims, own: &SaPart, summary: &SaPart) -> bool {
     version_number() >= 23 && wgmma_kernels(gpu, d) && own_block_after(own, summary) && own.covers_every_query(d.heads) && summary.k_step == 1 && summary.k_gstride >= summary.k_group
+}
+
+/// Version 24: whether the backward of `[own, summary]` runs as one launch of
+/// `sa_backward_dkdv_pair_tma_wg` (the summary part's key tiles, then the own blocks', in one
+/// grid; `settle_key_rows` in `sparse_attention_ends.cuh`): version 23's pattern, with the
+/// queries of both parts on one tensor map (the caller checks that the views can be mapped).
+pub(super) fn paired_backward(gpu: &Gpu, d: &SaDims, own: &SaPart, summary: &SaPart) -> bool {
+    version_number() >= 24 && compact_summary(gpu, d, own, summary) && query_shape(own, d.n) == query_shape(summary, d.n)
 }
 
 /// `OwnBlocks` in C (version 21): the own-block part that rides along a summary part's forward

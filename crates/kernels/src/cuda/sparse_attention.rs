@@ -105,7 +105,9 @@ fn width(d: usize) -> Result<&'static str> {
 /// that pattern's summary keys' dK and dV in compact buffers that the own blocks add last,
 /// without full-size fp32 buffers or their casts (`compact_summary`); 24 runs that pattern's
 /// two dK/dV parts in one launch, each summary key's shares settled by an arrival count
-/// (`paired_backward`). The default is the newest measured and checked: 24.
+/// (`paired_backward`); 25 adds each dQ tile of the wgmma dK/dV kernel by one bulk reduction
+/// of its 64 rows, staged row-major without bank conflicts (`dq_add_rows`), instead of two
+/// tensor reductions. The default is the newest measured and checked: 25.
 pub fn version() -> &'static str {
     static V: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
     V.get_or_init(|| match std::env::var("ST_SA_VERSION").as_deref() {
@@ -132,12 +134,13 @@ pub fn version() -> &'static str {
         Ok("21") => "21",
         Ok("22") => "22",
         Ok("23") => "23",
-        _ => "24",
+        Ok("24") => "24",
+        _ => "25",
     })
 }
 
 fn version_number() -> u32 {
-    version().parse().unwrap_or(24)
+    version().parse().unwrap_or(25)
 }
 
 /// The source file of kernel version `version` (also what `compile::all_variants` compiles).

@@ -187,6 +187,16 @@ __device__ __forceinline__ void dkdv_wg(const Tile t, const elem* q, const elem*
         wg_commit();
         // dS^T (row = key, column = query) to shared memory while those run: fragment k holds
         // columns 16k + c2 (+ 8) of rows r and r + 8.
+#if SA_VERSION >= 26
+        // Version 26: one `stmatrix` per fragment (four 8 x 8 matrices, register i of each
+        // lane holding matrix i in the mma layout) instead of four 32-bit stores; lanes 8i ..
+        // 8i + 7 address the rows of matrix i: rows (i & 1) 8 .. + 7, 16-byte vector 2k + i / 2.
+        {
+            const int i = lane >> 3, row = warp * 16 + (lane & 7) + (i & 1) * 8;
+#pragma unroll
+            for (int k = 0; k < 4; ++k) stsm_x4(dSs + tile_offset<64, true>(row, 2 * k + (i >> 1)), ds[k]);
+        }
+#else
         const int r = warp * 16 + g;
 #pragma unroll
         for (int k = 0; k < 4; ++k) {
@@ -195,6 +205,7 @@ __device__ __forceinline__ void dkdv_wg(const Tile t, const elem* q, const elem*
             *(unsigned*)(dSs + tile_offset<64, true>(r, 2 * k + 1) + c2) = ds[k][2];
             *(unsigned*)(dSs + tile_offset<64, true>(r + 8, 2 * k + 1) + c2) = ds[k][3];
         }
+#endif
         fence_async_shared();
 #if SA_VERSION >= 15
 #ifndef SA_PROFILE_NO_DQ_WAIT

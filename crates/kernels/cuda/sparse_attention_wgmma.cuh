@@ -89,6 +89,11 @@ __device__ __forceinline__ void wg_xb(float (&d)[8][4], const unsigned (&a)[4][4
 #pragma unroll
     for (int k = 0; k < 4; ++k) wg_rs<1>(d, a[k], db + k * WG_MN_MAJOR_STEP, true);
 }
+// Four 8 x 8 matrices of 16-bit elements to shared memory (sm_90), a[i] of each lane holding
+// matrix i in the mma layout; each lane gives the address of one 16-byte matrix row.
+__device__ __forceinline__ void stsm_x4(elem* p, const unsigned (&a)[4]) {
+    asm volatile("stmatrix.sync.aligned.m8n8.x4.shared.b16 [%0], {%1, %2, %3, %4};" ::"r"((unsigned)__cvta_generic_to_shared(p)), "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]) : "memory");
+}
 // d = A^T B, both tiles contracted over their rows (MN-major).
 __device__ __forceinline__ void wg_atb(float (&d)[8][4], const elem* A, const elem* B) {
     const u64 da = wg_desc(A), db = wg_desc(B);

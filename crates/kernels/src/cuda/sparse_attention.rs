@@ -107,7 +107,8 @@ fn width(d: usize) -> Result<&'static str> {
 /// two dK/dV parts in one launch, each summary key's shares settled by an arrival count
 /// (`paired_backward`); 25 adds each dQ tile of the wgmma dK/dV kernel by one bulk reduction
 /// of its 64 rows, staged row-major without bank conflicts (`dq_add_rows`), instead of two
-/// tensor reductions. The default is the newest measured and checked: 25.
+/// tensor reductions; 26 stores that kernel's dS^T tile by `stmatrix`. The default is the
+/// newest measured and checked: 26.
 pub fn version() -> &'static str {
     static V: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
     V.get_or_init(|| match std::env::var("ST_SA_VERSION").as_deref() {
@@ -135,12 +136,13 @@ pub fn version() -> &'static str {
         Ok("22") => "22",
         Ok("23") => "23",
         Ok("24") => "24",
-        _ => "25",
+        Ok("25") => "25",
+        _ => "26",
     })
 }
 
 fn version_number() -> u32 {
-    version().parse().unwrap_or(25)
+    version().parse().unwrap_or(26)
 }
 
 /// The source file of kernel version `version` (also what `compile::all_variants` compiles).

@@ -72,7 +72,7 @@ __device__ __forceinline__ void dq_add_tensor(const TensorMap& dq_map, int row0,
 // Version 25: the dQ tile staged row-major, as it lies in dQ (64 consecutive rows, 16 KB), and
 // added by ONE bulk reduction instead of version 15's two tensor reductions of 64 x 32 boxes.
 // Profiling knobs showed what the dQ path costs (H200, enwik8, v24): 1.89 ms, 1.56 without it,
-// 1.66 with only its barrier and fence; the staging stores alone or the reductions alone each
+// 1.66-1.67 with only its barrier (and fence); the staging stores alone or the reductions alone each
 // cost about 0.16 ms, but halving the reductions' bytes gained only 0.05: their number counts,
 // not their size. The stores stay free of bank conflicts by rotating the column blocks: at step
 // j the lane of row g writes 8-column block j ^ (g % 4), so the four rows of a 16-lane phase fall
@@ -192,9 +192,9 @@ __device__ __forceinline__ void dkdv_wg(const Tile t, const elem* q, const elem*
         // lane holding matrix i in the mma layout) instead of four 32-bit stores; lanes 8i ..
         // 8i + 7 address the rows of matrix i: rows (i & 1) 8 .. + 7, 16-byte vector 2k + i / 2.
         {
-            const int i = lane >> 3, row = warp * 16 + (lane & 7) + (i & 1) * 8;
+            const int mat = lane >> 3, row = warp * 16 + (lane & 7) + (mat & 1) * 8;
 #pragma unroll
-            for (int k = 0; k < 4; ++k) stsm_x4(dSs + tile_offset<64, true>(row, 2 * k + (i >> 1)), ds[k]);
+            for (int k = 0; k < 4; ++k) stsm_x4(dSs + tile_offset<64, true>(row, 2 * k + (mat >> 1)), ds[k]);
         }
 #else
         const int r = warp * 16 + g;

@@ -103,9 +103,10 @@ fn fused_sparse_attention_matches_the_reference() {
         // grouped tensor maps; other lengths keep cp.async for them)
         case("fixed l=128 c=32 merged, n=1024 (summary keys by TMA)", Fixed { block: 128, summary: 32 }, Merged, 0, 8, 1024, 64, 64),
         case("strided l=16 merged, n=1024 (columns by TMA)", Strided { stride: 16 }, Merged, 0, 2, 1024, 64, 64),
-        // version 21: the own blocks inside the summary part's forward launch, and version
-        // 23: the summary keys' dK / dV in compact buffers (l a multiple of 64; four summary
-        // sub-blocks, so the heads' summary rows differ)
+        // version 21: the own blocks inside the summary part's forward launch, and versions
+        // 23 and 24: the summary keys' dK / dV in compact buffers, from 24 in one backward
+        // launch with the own blocks (l a multiple of 64; four summary sub-blocks, so the
+        // heads' summary rows differ)
         case("fixed l=64 c=16 merged, n=1536 (own blocks in the summary launch)", Fixed { block: 64, summary: 16 }, Merged, 0, 4, 1536, 64, 64),
         // 32-wide heads on packed columns that cross tile edges, as ImageNet 64's (96 rows,
         // two to three tiles): the mma.sync kernels' masked edge tiles

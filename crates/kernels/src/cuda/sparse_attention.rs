@@ -447,27 +447,29 @@ fn backward_v8(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v, dout]: [View; 4], lse: u
     // own-block part adds); `cast_dk_dv`: whether dK and dV end in fp32 accumulators.
     let mut launches = Vec::new();
     let (dk, dv, cast_dk_dv);
-    let pair = match parts {
-        [own, summary] => paired_backward(gpu, &d, own, summary) && streamed_maps(gpu, e, &d, [&q, &dout], query_shape(summary, d.n))?.is_some(),
-        _ => false,
+    // Version 24's single launch: the query maps both parts share (`paired_backward` checks
+    // that their query rows have one shape), if the views can be mapped.
+    let pair_maps = match parts {
+        [own, summary] if paired_backward(gpu, &d, own, summary) => streamed_maps(gpu, e, &d, [&q, &dout], query_shape(summary, d.n))?,
+        _ => None,
     };
+    let pair = pair_maps.is_some();
     let mut arrivals = None;
     match parts {
-        [own, summary] if pair => {
-            // Version 24: both parts in one launch, each summary key's two shares settled by
-            // an arrival count (i32, zero bits; `settle_key_rows`), its sum in compact buffers.
+        [own, summary] if pair || compact_summary(gpu, &d, own, summary) => {
+            // Versions 23 and 24: the summary keys' sums in compact buffers.
             let keys = d.batch * d.heads * summary.k_len as usize;
             (dk, dv) = (gpu.alloc(Elem::F32, keys * d.dqk)?, gpu.alloc(Elem::F32, keys * d.dv)?);
-            arrivals = Some(gpu.zeros(Elem::F32, keys)?);
-            launches.push((*own, 0, *summary));
-            cast_dk_dv = false;
-        }
-        [own, summary] if compact_summary(gpu, &d, own, summary) => {
-            // Version 23: the summary keys' sums in compact buffers, then the own blocks last.
-            let keys = d.batch * d.heads * summary.k_len as usize;
-            (dk, dv) = (gpu.alloc(Elem::F32, keys * d.dqk)?, gpu.alloc(Elem::F32, keys * d.dv)?);
-            launches.push((*summary, 1 | 4, *summary));
-            launches.push((*own, 2 | 8, *summary));
+            if pair {
+                // Version 24: both parts in one launch, each summary key's two shares settled
+                // by an arrival count (i32, zero bits; `settle_key_rows`).
+                arrivals = Some(gpu.zeros(Elem::F32, keys)?);
+                launches.push((*own, 0, *summary));
+            } else {
+                // Version 23: the summary part first, the own blocks last.
+                launches.push((*summary, 1 | 4, *summary));
+                launches.push((*own, 2 | 8, *summary));
+            }
             cast_dk_dv = false;
         }
         _ => {
@@ -494,7 +496,11 @@ fn backward_v8(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v, dout]: [View; 4], lse: u
             // (batch x heads, 1, the summary's key tiles, then the own blocks')
             grid = (grid.0, 1, (summary.k_len as usize).div_ceil(TILE) as u32 + grid.1 * grid.2);
         }
-        let streamed = if dq_map.is_some() { streamed_maps(gpu, e, &d, [&q, &dout], query_shape(part, d.n))? } else { None };
+        let streamed = match (&pair_maps, &dq_map) {
+            (Some(maps), _) => Some(*maps),
+            (None, Some(_)) => streamed_maps(gpu, e, &d, [&q, &dout], query_shape(part, d.n))?,
+            (None, None) => None,
+        };
         // The launch's arguments: from version 23 the summary part follows the mode, from 24
         // the arrival counts follow it.
         macro_rules! dkdv {

@@ -118,13 +118,16 @@ __device__ __forceinline__ void dq_add_rows(float* dq_rows, float* stage, const 
 // tile's queries are one run of rows (H200: enwik8 3.29 -> 3.20 ms), else by vector atomics.
 // Version 16 (TMA): the query and output-gradient tiles of parts the host has maps for come by
 // the tensor memory accelerator (`sa_backward_dkdv_tma_wg`), the others as before.
-template <bool TMA, bool PAIRS = false>
+// Version 27: KT = 2 key tiles a block, each step computing both against the query tile and
+// adding one dQ tile for the two (`sa_backward_dkdv_tma2_wg`).
+template <bool TMA, bool PAIRS = false, int KT = 1>
 __device__ __forceinline__ void dkdv_wg(const Tile t, const elem* q, const elem* k, const elem* v, const elem* dout, Str3 sq, Str3 sk, Str3 sv, Str3 sd,
                                         const float* lse, const float* dsum, float* dk, float* dv, float* dq, const Part& P, int H, float scale DKDV_OUT DQ_MAP_PARAM TILE_MAPS_PARAM) {
     extern __shared__ __align__(16) unsigned char smem_raw[];
-    elem* Ks = aligned_tiles(smem_raw);  // 7 tiles of 64 x 64: K, V, Q x 2, dO x 2, dS^T (v15: + dQ)
-    elem* Vs = Ks + 64 * 64;
-    elem* Qs0 = Vs + 64 * 64;  // stage st: Q at Qs0 + 2 st 64 x 64, dO right after it
+    // 64 x 64 tiles: K and V (KT each), Q x 2, dO x 2, dS^T (KT), then (v15) the dQ tile
+    elem* Ks = aligned_tiles(smem_raw);
+    elem* Vs = Ks + KT * 64 * 64;
+    elem* Qs0 = Vs + KT * 64 * 64;  // stage st: Q at Qs0 + 2 st 64 x 64, dO right after it
     elem* dOs0 = Qs0 + 64 * 64;
     elem* dSs = Qs0 + 4 * 64 * 64;
     __shared__ QueryTile T[2];
@@ -135,10 +138,21 @@ __device__ __forceinline__ void dkdv_wg(const Tile t, const elem* q, const elem*
     const i64 bh = (i64)(b * H + h) * P.n;
     const elem *qb = q + b * sq.b + h * sq.h, *db = dout + b * sd.b + h * sd.h;
     auto krow = [&](int r) -> i64 { return key_row_or_none(P, s, m0 + r, off); };
-    load_tile_async<64, 64, 64, true>(Ks, k + b * sk.b + h * sk.h, sk.t, krow);
-    load_tile_async<64, 64, 64, true>(Vs, v + b * sv.b + h * sv.h, sv.t, krow);
-    const TileBand qt = query_band(P, m0, off, qc);
-    const int first = qt.first, tiles = qt.tiles;
+#pragma unroll
+    for (int hf = 0; hf < KT; ++hf) {
+        load_tile_async<64, 64, 64, true>(Ks + hf * 64 * 64, k + b * sk.b + h * sk.h, sk.t, [&](int r) { return krow(hf * 64 + r); });
+        load_tile_async<64, 64, 64, true>(Vs + hf * 64 * 64, v + b * sv.b + h * sv.h, sv.t, [&](int r) { return krow(hf * 64 + r); });
+    }
+    // The block walks the union of the query tiles that see its key tiles (64 keys at m0 + 64
+    // hf); a key tile's step outside its own band is masked whole (computed, its dS zero: a
+    // branch around the products would make ptxas serialise them).
+    int first = INT_MAX, end = 0;
+#pragma unroll
+    for (int hf = 0; hf < KT; ++hf) {
+        const TileBand qt = m0 + hf * 64 < P.k_len ? query_band(P, m0 + hf * 64, off, qc) : TileBand{0, 0};
+        if (qt.tiles > 0) first = min(first, qt.first), end = max(end, qt.first + qt.tiles * BQ);
+    }
+    const int tiles = end > first ? (end - first) / BQ : 0;
 #ifdef SA_TMA
     __shared__ u64 landed[2];  // stage st's Q and dO tiles have landed (TMA)
     if (TMA && threadIdx.x == 0) tma_stages_init(landed);
@@ -155,57 +169,72 @@ __device__ __forceinline__ void dkdv_wg(const Tile t, const elem* q, const elem*
 #endif
         load_pair_async<64, 64, 64, 64, true>(Qs0 + st * 2 * 64 * 64, qb, sq.t, dOs0 + st * 2 * 64 * 64, db, sd.t, qrow);
     };
-    float dka[8][4], dva[8][4];
-    zero(dka);
-    zero(dva);
-    const int my_key[2] = {m0 + warp * 16 + g, m0 + warp * 16 + g + 8};
+    float dka[KT][8][4], dva[KT][8][4];
+    int my_key[KT][2];
+#pragma unroll
+    for (int hf = 0; hf < KT; ++hf) {
+        zero(dka[hf]);
+        zero(dva[hf]);
+        my_key[hf][0] = m0 + hf * 64 + warp * 16 + g;
+        my_key[hf][1] = my_key[hf][0] + 8;
+    }
 #if SA_VERSION >= 15
-    float* staged = (float*)(dSs + 64 * 64);  // the dQ tile's own 16 KB
+    float* staged = (float*)(dSs + KT * 64 * 64);  // the dQ tile's own 16 KB
 #endif
     pipelined<true, SA_VERSION >= 15>(tiles, issue, [&](int i) {
         const int t0 = first + i * BQ;
         const elem *Qs = Qs0 + (i & 1) * 2 * 64 * 64, *dOs = dOs0 + (i & 1) * 2 * 64 * 64;
-        float st[8][4], dpt[8][4];
 #ifdef SA_TMA
         if (TMA) mbar_wait(&landed[i & 1], (i >> 1) & 1);
 #endif
-        wg_fence();
-        wg_abt(st, Ks, Qs);    // S^T = K Q^T
-        wg_abt(dpt, Vs, dOs);  // dP^T = V dO^T
-        wg_commit();
-        wg_wait<0>();
-        wg_hold(st);
-        wg_hold(dpt);
-        if (tile_sees_block(P, t0, qc, m0, off)) ds_from_scores<false>(st, dpt, my_key, T[i & 1], sl2, lane, lse_bias);
-        else ds_from_scores<true>(st, dpt, my_key, T[i & 1], sl2, lane, lse_bias);
-        unsigned pa[4][4], ds[4][4];
-        pack_rows(pa, st);
-        pack_rows(ds, dpt);
-        wg_fence();
-        wg_xb(dva, pa, dOs);  // dV += P^T dO
-        wg_xb(dka, ds, Qs);   // dK += dS^T Q
-        wg_commit();
-        // dS^T (row = key, column = query) to shared memory while those run: fragment k holds
-        // columns 16k + c2 (+ 8) of rows r and r + 8.
+#pragma unroll
+        for (int hf = 0; hf < KT; ++hf) {
+            const elem *Kh = Ks + hf * 64 * 64, *Vh = Vs + hf * 64 * 64;
+            float st[8][4], dpt[8][4];
+            wg_fence();
+            wg_abt(st, Kh, Qs);    // S^T = K Q^T
+            wg_abt(dpt, Vh, dOs);  // dP^T = V dO^T
+            wg_commit();
+            wg_wait<0>();
+            wg_hold(st);
+            wg_hold(dpt);
+            if (tile_sees_block(P, t0, qc, m0 + hf * 64, off)) ds_from_scores<false>(st, dpt, my_key[hf], T[i & 1], sl2, lane, lse_bias);
+            else ds_from_scores<true>(st, dpt, my_key[hf], T[i & 1], sl2, lane, lse_bias);
+            unsigned pa[4][4], ds[4][4];
+            pack_rows(pa, st);
+            pack_rows(ds, dpt);
+            wg_fence();
+            wg_xb(dva[hf], pa, dOs);  // dV += P^T dO
+            wg_xb(dka[hf], ds, Qs);   // dK += dS^T Q
+            wg_commit();
+            // dS^T (row = key, column = query) to shared memory while those run: fragment k holds
+            // columns 16k + c2 (+ 8) of rows r and r + 8.
+            elem* dSh = dSs + hf * 64 * 64;
 #if SA_VERSION >= 26
-        // Version 26: one `stmatrix` per fragment (four 8 x 8 matrices, register i of each
-        // lane holding matrix i in the mma layout) instead of four 32-bit stores; lanes 8i ..
-        // 8i + 7 address the rows of matrix i: rows (i & 1) 8 .. + 7, 16-byte vector 2k + i / 2.
-        {
-            const int mat = lane >> 3, row = warp * 16 + (lane & 7) + (mat & 1) * 8;
+            // Version 26: one `stmatrix` per fragment (four 8 x 8 matrices, register i of each
+            // lane holding matrix i in the mma layout) instead of four 32-bit stores; lanes 8i ..
+            // 8i + 7 address the rows of matrix i: rows (i & 1) 8 .. + 7, 16-byte vector 2k + i / 2.
+            {
+                const int mat = lane >> 3, row = warp * 16 + (lane & 7) + (mat & 1) * 8;
 #pragma unroll
-            for (int k = 0; k < 4; ++k) stsm_x4(dSs + tile_offset<64, true>(row, 2 * k + (mat >> 1)), ds[k]);
-        }
+                for (int k = 0; k < 4; ++k) stsm_x4(dSh + tile_offset<64, true>(row, 2 * k + (mat >> 1)), ds[k]);
+            }
 #else
-        const int r = warp * 16 + g;
+            const int r = warp * 16 + g;
 #pragma unroll
-        for (int k = 0; k < 4; ++k) {
-            *(unsigned*)(dSs + tile_offset<64, true>(r, 2 * k) + c2) = ds[k][0];
-            *(unsigned*)(dSs + tile_offset<64, true>(r + 8, 2 * k) + c2) = ds[k][1];
-            *(unsigned*)(dSs + tile_offset<64, true>(r, 2 * k + 1) + c2) = ds[k][2];
-            *(unsigned*)(dSs + tile_offset<64, true>(r + 8, 2 * k + 1) + c2) = ds[k][3];
-        }
+            for (int k = 0; k < 4; ++k) {
+                *(unsigned*)(dSh + tile_offset<64, true>(r, 2 * k) + c2) = ds[k][0];
+                *(unsigned*)(dSh + tile_offset<64, true>(r + 8, 2 * k) + c2) = ds[k][1];
+                *(unsigned*)(dSh + tile_offset<64, true>(r, 2 * k + 1) + c2) = ds[k][2];
+                *(unsigned*)(dSh + tile_offset<64, true>(r + 8, 2 * k + 1) + c2) = ds[k][3];
+            }
 #endif
+            if (KT > 1) {  // (pa and ds are the next key tile's registers)
+                wg_wait<0>();
+                wg_hold(dva[hf]);
+                wg_hold(dka[hf]);
+            }
+        }
         fence_async_shared();
 #if SA_VERSION >= 15
 #ifndef SA_PROFILE_NO_DQ_WAIT
@@ -213,12 +242,15 @@ __device__ __forceinline__ void dkdv_wg(const Tile t, const elem* q, const elem*
 #endif
 #endif
         __syncthreads();  // every warp's dS^T rows are in dSs
-        wg_wait<0>();
-        wg_hold(dva);
-        wg_hold(dka);
+        if (KT == 1) {
+            wg_wait<0>();
+            wg_hold(dva[0]);
+            wg_hold(dka[0]);
+        }
         float dqa[8][4];
         wg_fence();
-        wg_atb(dqa, dSs, Ks);  // dQ = dS K
+#pragma unroll
+        for (int hf = 0; hf < KT; ++hf) wg_atb(dqa, dSs + hf * 64 * 64, Ks + hf * 64 * 64, hf > 0);  // dQ (+)= dS K
         wg_commit();
         wg_wait<0>();
         wg_hold(dqa);
@@ -248,7 +280,11 @@ __device__ __forceinline__ void dkdv_wg(const Tile t, const elem* q, const elem*
 #if SA_VERSION >= 15
     if (threadIdx.x == 0) bulk_wait_read();
 #endif
-    end_key_block<PAIRS>(dk, dv, dk_out, dv_out, dka, dva, bh, P, b, H, h, m0, krow, scale, warp, lane, mode END_S_ARG);
+#pragma unroll
+    for (int hf = 0; hf < KT; ++hf) {
+        if (m0 + hf * 64 >= P.k_len) continue;
+        end_key_block<PAIRS>(dk, dv, dk_out, dv_out, dka[hf], dva[hf], bh, P, b, H, h, m0 + hf * 64, [&](int r) { return krow(hf * 64 + r); }, scale, warp, lane, mode END_S_ARG);
+    }
 }
 extern "C" __global__ void DKDV_BOUNDS sa_backward_dkdv_wg(const elem* q, const elem* k, const elem* v, const elem* dout, Str3 sq, Str3 sk, Str3 sv, Str3 sd,
                                                           const float* lse, const float* dsum, float* dk, float* dv, float* dq, Part P, int H, float scale DKDV_OUT DQ_MAP) {
@@ -259,6 +295,23 @@ extern "C" __global__ void DKDV_BOUNDS sa_backward_dkdv_tma_wg(const elem* q, co
                                                               const float* lse, const float* dsum, float* dk, float* dv, float* dq, Part P, int H, float scale DKDV_OUT DQ_MAP TILE_MAPS) {
     dkdv_wg<true>(tile_of(P, BK, false), q, k, v, dout, sq, sk, sv, sd, lse, dsum, dk, dv, dq, P, H, scale DKDV_OUT_ARG DQ_MAP_ARG TILE_MAPS_ARG);
 }
+#if SA_VERSION >= 27
+// Version 27: blocks of two key tiles (128 keys, KT = 2 in `dkdv_wg`) at two blocks an SM (up
+// to 255 registers a thread: the two tiles' dK and dV accumulators are 128). A query tile's
+// step computes the two key tiles' products one after the other and their dQ shares into one
+// accumulator, so one dQ staging, one barrier and one bulk reduction serve 128 keys, and the
+// Q and dO tiles are loaded once for both. (The dQ path cost 0.33 of version 24's 1.89 ms on
+// enwik8, its barrier alone 0.1: RESULTS, seventh session.) The host takes it for parts whose
+// query bands are long (`tma_dkdv_key_tiles`). H200, alternating with v26: dense 5.97 / 6.01
+// ms against 6.37 / 6.35, n = 1,048,576 23.6 / 23.5 against 27.3 / 27.2; audio's windows of
+// 256 lose (1.398 / 1.397 against 1.384) and keep one key tile. The merged fixed pattern's pair
+// kernel keeps one too: with two (own blocks of one or two) enwik8 took 1.83-1.87 ms against
+// 1.83-1.86, the pair kernel 1.278 ms against 1.261 at card clocks.
+extern "C" __global__ void __launch_bounds__(NTHREADS, 2) sa_backward_dkdv_tma2_wg(const elem* q, const elem* k, const elem* v, const elem* dout, Str3 sq, Str3 sk, Str3 sv, Str3 sd,
+                                                                                   const float* lse, const float* dsum, float* dk, float* dv, float* dq, Part P, int H, float scale DKDV_OUT DQ_MAP TILE_MAPS) {
+    dkdv_wg<true, false, 2>(tile_of(P, 2 * BK, false), q, k, v, dout, sq, sk, sv, sd, lse, dsum, dk, dv, dq, P, H, scale DKDV_OUT_ARG DQ_MAP_ARG TILE_MAPS_ARG);
+}
+#endif
 #if SA_VERSION >= 24
 // Version 24: the merged fixed pattern's backward in one launch, P its own blocks, S its
 // summary part (the queries of both are all rows, so one pair of maps serves). Grid (batch x

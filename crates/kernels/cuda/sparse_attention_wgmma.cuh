@@ -95,10 +95,11 @@ __device__ __forceinline__ void stsm_x4(elem* p, const unsigned (&a)[4]) {
     asm volatile("stmatrix.sync.aligned.m8n8.x4.shared.b16 [%0], {%1, %2, %3, %4};" ::"r"((unsigned)__cvta_generic_to_shared(p)), "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]) : "memory");
 }
 // d = A^T B, both tiles contracted over their rows (MN-major).
-__device__ __forceinline__ void wg_atb(float (&d)[8][4], const elem* A, const elem* B) {
+// (acc: d += A^T B instead.)
+__device__ __forceinline__ void wg_atb(float (&d)[8][4], const elem* A, const elem* B, bool acc = false) {
     const u64 da = wg_desc(A), db = wg_desc(B);
 #pragma unroll
-    for (int k = 0; k < 4; ++k) wg_ss<1, 1>(d, da + k * WG_MN_MAJOR_STEP, db + k * WG_MN_MAJOR_STEP, k > 0);
+    for (int k = 0; k < 4; ++k) wg_ss<1, 1>(d, da + k * WG_MN_MAJOR_STEP, db + k * WG_MN_MAJOR_STEP, acc || k > 0);
 }
 
 // A tensor map of the tensor memory accelerator (the host's cuTensorMapEncodeTiled fills its

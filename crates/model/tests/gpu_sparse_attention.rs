@@ -112,6 +112,10 @@ fn fused_sparse_attention_matches_the_reference() {
         // two to three tiles): the mma.sync kernels' masked edge tiles
         case("strided l=32 merged, n=1536, d=32 (4 columns of 48 packed)", Strided { stride: 32 }, Merged, 0, 2, 1536, 32, 32),
         case("strided l=128 merged, n=3072, d=32 (8 columns of 24 packed)", Strided { stride: 128 }, Merged, 0, 2, 3072, 32, 32),
+        // version 27: blocks of two key tiles for long query bands (sequences of 1,024 or
+        // more, no window or one of 512 or more), a partial last tile among them
+        case("dense causal, n=1100 (two key tiles a block)", Dense, Merged, 0, 2, 1100, 64, 64),
+        case("strided l=512 merged, n=2048 (windows on two key tiles a block)", Strided { stride: 512 }, Merged, 0, 2, 2048, 64, 64),
     ];
     cases.push(Case { name: "fp16: fixed l=64 c=16 merged", dtype: DType::F16, ..case("", Fixed { block: 64, summary: 16 }, Merged, 0, 4, 517, 64, 64) });
     let errors: Vec<[f64; 4]> = cases.iter().map(check).collect();

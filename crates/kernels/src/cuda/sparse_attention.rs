@@ -12,7 +12,9 @@ use crate::sparse_attention::SaPart;
 use super::tensor_map::{dq_tensor_map, key_shape, query_shape, tile_maps, RowShape, TileMaps, TileRows};
 use cudarc::driver::{sys::CUfunction_attribute_enum, DeviceRepr, LaunchConfig, PushKernelArg};
 
+mod key_tiles;
 mod merged_fixed;
+use key_tiles::{tma_dkdv_key_tiles, tma_dkdv_shared_bytes};
 use merged_fixed::{compact_summary, own_block_after, paired_backward, OwnBlocks};
 
 // SAFETY: `SaPart` is `#[repr(C)]` with only i32 fields, the layout of the C struct `Part`.
@@ -137,12 +139,13 @@ pub fn version() -> &'static str {
         Ok("23") => "23",
         Ok("24") => "24",
         Ok("25") => "25",
-        _ => "26",
+        Ok("26") => "26",
+        _ => "27",
     })
 }
 
 fn version_number() -> u32 {
-    version().parse().unwrap_or(26)
+    version().parse().unwrap_or(27)
 }
 
 /// The source file of kernel version `version` (also what `compile::all_variants` compiles).
@@ -491,16 +494,18 @@ fn backward_v8(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v, dout]: [View; 4], lse: u
     let dq_map = if wgmma_kernels(gpu, &d) && version_number() >= 15 { Some(dq_tensor_map(dqp, rows)?) } else { None };
     let arp = arrivals.as_ref().map_or(0, |a| a.ptr(gpu));
     for (part, mode, summary) in &launches {
-        let mut grid = tile_grid((part.k_len as usize).div_ceil(TILE), part, d.batch * part.heads as usize);
-        if pair {
-            // (batch x heads, 1, the summary's key tiles, then the own blocks')
-            grid = (grid.0, 1, (summary.k_len as usize).div_ceil(TILE) as u32 + grid.1 * grid.2);
-        }
         let streamed = match (&pair_maps, &dq_map) {
             (Some(maps), _) => Some(*maps),
             (None, Some(_)) => streamed_maps(gpu, e, &d, [&q, &dout], query_shape(part, d.n))?,
             (None, None) => None,
         };
+        // key tiles a block: two in version 27's `sa_backward_dkdv_tma2_wg`
+        let kt = if streamed.is_some() && dq_map.is_some() && !pair { tma_dkdv_key_tiles(part) } else { 1 };
+        let mut grid = tile_grid((part.k_len as usize).div_ceil(TILE * kt), part, d.batch * part.heads as usize);
+        if pair {
+            // (batch x heads, 1, the summary's key tiles, then the own blocks')
+            grid = (grid.0, 1, (summary.k_len as usize).div_ceil(TILE) as u32 + grid.1 * grid.2);
+        }
         // The launch's arguments: from version 23 the summary part follows the mode, from 24
         // the arrival counts follow it.
         macro_rules! dkdv {
@@ -516,7 +521,12 @@ fn backward_v8(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v, dout]: [View; 4], lse: u
         }
         if let (Some(map), Some((maps, rows))) = (&dq_map, &streamed) {
             // (the kernel's two mbarriers take 16 bytes of static shared memory from the alignment slack)
-            dkdv!(if pair { "sa_backward_dkdv_pair_tma_wg" } else { "sa_backward_dkdv_tma_wg" }, smem - 16, [map, maps, rows]);
+            let name = match (pair, kt) {
+                (true, _) => "sa_backward_dkdv_pair_tma_wg",
+                (false, 2) => "sa_backward_dkdv_tma2_wg",
+                _ => "sa_backward_dkdv_tma_wg",
+            };
+            dkdv!(name, tma_dkdv_shared_bytes(e, kt) - 16, [map, maps, rows]);
         } else if let Some(map) = &dq_map {
             dkdv!(name, smem, [map]);
         } else {

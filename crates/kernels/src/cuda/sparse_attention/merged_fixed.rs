@@ -3,7 +3,7 @@
 //! into the summary part's forward launch (versions 21 and 23; the launches are in the parent
 //! module's `forward_v9` and `backward_v8`).
 
-use super::{version_number, wgmma_kernels, SaDims, TILE};
+use super::{tuning, version_number, wgmma_kernels, SaDims, TILE};
 use crate::cuda::tensor_map::{query_shape, TileMaps};
 use crate::cuda::Gpu;
 use crate::sparse_attention::SaPart;
@@ -22,8 +22,9 @@ pub(super) fn compact_summary(gpu: &Gpu, d: &SaDims, own: &SaPart, summary: &SaP
 /// `sa_backward_dkdv_pair_tma_wg` (the summary part's key tiles, then the own blocks', in one
 /// grid; `settle_key_rows` in `sparse_attention_ends.cuh`): version 23's pattern, with the
 /// queries of both parts on one tensor map (the caller checks that the views can be mapped).
+/// `ST_SA_DEFINES=SA_NO_PAIR=1` keeps version 23's two launches, for measurements.
 pub(super) fn paired_backward(gpu: &Gpu, d: &SaDims, own: &SaPart, summary: &SaPart) -> bool {
-    version_number() >= 24 && compact_summary(gpu, d, own, summary) && query_shape(own, d.n) == query_shape(summary, d.n)
+    version_number() >= 24 && compact_summary(gpu, d, own, summary) && query_shape(own, d.n) == query_shape(summary, d.n) && tuning("SA_NO_PAIR") != Some(1)
 }
 
 /// `OwnBlocks` in C (version 21): the own-block part that rides along a summary part's forward

@@ -109,8 +109,9 @@ fn width(d: usize) -> Result<&'static str> {
 /// two dK/dV parts in one launch, each summary key's shares settled by an arrival count
 /// (`paired_backward`); 25 adds each dQ tile of the wgmma dK/dV kernel by one bulk reduction
 /// of its 64 rows, staged row-major without bank conflicts (`dq_add_rows`), instead of two
-/// tensor reductions; 26 stores that kernel's dS^T tile by `stmatrix`. The default is the
-/// newest measured and checked: 26.
+/// tensor reductions; 26 stores that kernel's dS^T tile by `stmatrix`; 27 gives the TMA dK/dV
+/// kernel blocks of two key tiles, one dQ tile added per 128 keys, where the query bands are
+/// long (`key_tiles`). The default is the newest measured and checked: 27.
 pub fn version() -> &'static str {
     static V: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
     V.get_or_init(|| match std::env::var("ST_SA_VERSION").as_deref() {

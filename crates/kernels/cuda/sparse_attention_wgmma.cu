@@ -96,8 +96,7 @@ __device__ __forceinline__ void dq_add_rows(float* dq_rows, float* stage, const 
     fence_async_shared();
     __syncthreads();
     if (threadIdx.x == 0) {
-        const unsigned src = (unsigned)__cvta_generic_to_shared(stage);
-        asm volatile("cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], %2;" ::"l"(dq_rows), "r"(src), "r"(64 * 64 * 4) : "memory");
+        bulk_reduce_f32(dq_rows, stage, 64 * 64 * 4);
         bulk_commit();
     }
 }

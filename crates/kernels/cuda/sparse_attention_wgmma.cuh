@@ -117,11 +117,15 @@ __device__ __forceinline__ void bulk_commit() { asm volatile("cp.async.bulk.comm
 // Waits until this thread's committed bulk operations have read their shared sources.
 __device__ __forceinline__ void bulk_wait_read() { asm volatile("cp.async.bulk.wait_group.read 0;" ::: "memory"); }
 
-// global[0 .. bytes) += shared[0 .. bytes) (fp32), by the tensor memory accelerator in one
-// bulk reduction; returns once the shared source has been read (it may then be overwritten).
-__device__ __forceinline__ void bulk_add_f32(float* global, const float* shared, int bytes) {
+// Queues global[0 .. bytes) += shared[0 .. bytes) (fp32) as one bulk reduction of the tensor
+// memory accelerator (joining this thread's next `bulk_commit` group).
+__device__ __forceinline__ void bulk_reduce_f32(float* global, const float* shared, int bytes) {
     const unsigned src = (unsigned)__cvta_generic_to_shared(shared);
     asm volatile("cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], %2;" ::"l"(global), "r"(src), "r"(bytes) : "memory");
+}
+// The same, returning once the shared source has been read (it may then be overwritten).
+__device__ __forceinline__ void bulk_add_f32(float* global, const float* shared, int bytes) {
+    bulk_reduce_f32(global, shared, bytes);
     bulk_commit();
     bulk_wait_read();
 }

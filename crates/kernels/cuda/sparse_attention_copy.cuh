@@ -58,6 +58,28 @@ __device__ __forceinline__ void pipelined(int tiles, Issue issue, Compute comput
     cp_wait<0>();
 }
 
+#if defined(SA_TMA) && SA_VERSION >= 28
+// Version 28: `pipelined<true, true>` for the TMA dK/dV kernel, without the barrier that began
+// each step (15% of the v27 pair kernel's stall samples, H200, enwik8). What it published, the
+// next tile's statistics (`query_tile_async`, cp.async), is issued at the start of step i and
+// waited for by each thread in the middle of the step (`cp_wait<0>` after the dS^T barrier), so
+// that the step's last barrier publishes it; the Q and dO tiles have their mbarriers.
+template <typename Issue, typename Compute>
+__device__ __forceinline__ void pipelined_ahead(int tiles, Issue issue, Compute compute) {
+    if (tiles > 0) issue(0);
+    cp_commit();
+    cp_wait<0>();
+    fence_async_shared();
+    __syncthreads();  // the block's own tiles and the first statistics, for every thread
+    for (int i = 0; i < tiles; ++i) {
+        if (i + 1 < tiles) issue(i + 1);
+        cp_commit();
+        if (!compute(i)) __syncthreads();
+    }
+    cp_wait<0>();
+}
+#endif
+
 // Version 5 cuts the instructions around the tensor cores, which profiling showed to be the
 // limit (the forward issued an instruction on 58% of cycles with the tensor pipe far from
 // busy; the dK/dV kernel stalled on shared-memory loads of per-query statistics):
@@ -86,6 +108,19 @@ __device__ __forceinline__ void load_pair_async(elem* t1, const elem* b1, i64 st
 // v6: a query tile's statistics join the tile's asynchronous copy (4-byte cp.async, the
 // log-sum-exp unscaled), instead of global loads that stalled the issuing warps.
 __device__ __forceinline__ void query_tile_async(QueryTile& T, const Part& P, int s, int t0, int qc, int off, i64 bh, const float* lse, const float* dsum) {
+#if SA_VERSION >= 28
+    // Version 28: one statistic of one query a thread, over all 128 threads (threads 0-63: the
+    // lower bound and lse; 64-127: the upper bound and D), not both of one query by 64 threads
+    // while two warps idle: no warp arrives late at the barrier that follows.
+    static_assert(NTHREADS == 2 * BQ, "two threads a query");
+    const int r = threadIdx.x & (BQ - 1), p = t0 + r;
+    const bool ok = p < qc, upper = threadIdx.x >= BQ;
+    const i64 row = ok ? bh + q_row(P, s, p) : 0;
+    if (upper) T.hi[r] = ok ? hi_of(P, p, off) : -1;
+    else T.lo[r] = ok ? lo_of(P, p) : 1;
+    const unsigned dst = (unsigned)__cvta_generic_to_shared(upper ? &T.d[r] : &T.lse2[r]);
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(dst), "l"((upper ? dsum : lse) + row), "r"(ok ? 4 : 0));
+#else
     for (int r = threadIdx.x; r < BQ; r += NTHREADS) {
         int p = t0 + r;
         bool ok = p < qc;
@@ -96,4 +131,5 @@ __device__ __forceinline__ void query_tile_async(QueryTile& T, const Part& P, in
         asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(dst_l), "l"(lse + row), "r"(ok ? 4 : 0));
         asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(dst_d), "l"(dsum + row), "r"(ok ? 4 : 0));
     }
+#endif
 }

@@ -44,7 +44,7 @@ extern "C" __global__ void sa_rowdot(const elem* dout, Str3 sd, const elem* out,
 // Version 13: D = rowsum(dO * O) with 16-byte loads, DV / 8 threads a row (the warp-a-row
 // kernel above loads one element a lane: with 32-wide heads, 2 of every 32 bytes a lane could
 // move, and it ran 4x slower than its traffic allows). 256 threads a block.
-extern "C" __global__ void sa_rowdot_packed(const elem* dout, Str3 sd, const elem* out, Str3 so, int rows, int H, int n, float* d) {
+__device__ __forceinline__ void rowdot_packed(const elem* dout, Str3 sd, const elem* out, Str3 so, int rows, int H, int n, float* d) {
     constexpr int G = DV / 8;  // threads per row: a group of lanes inside one warp
     const int tid = blockIdx.x * blockDim.x + threadIdx.x, r = tid / G, c = (tid % G) * 8;
     float acc = 0.f;
@@ -59,3 +59,18 @@ extern "C" __global__ void sa_rowdot_packed(const elem* dout, Str3 sd, const ele
     for (int w = G / 2; w > 0; w >>= 1) acc += __shfl_xor_sync(0xffffffff, acc, w);
     if (r < rows && c == 0) d[r] = acc;
 }
+extern "C" __global__ void sa_rowdot_packed(const elem* dout, Str3 sd, const elem* out, Str3 so, int rows, int H, int n, float* d) {
+    rowdot_packed(dout, sd, out, so, rows, H, n, d);
+}
+#if SA_VERSION >= 28
+// Version 28: `sa_rowdot_packed`, and in the same pass the zero fill of the backward's fp32 dQ
+// accumulator (`zero`: `count` floats, 16-byte aligned), which was a memset of its own before
+// it: one launch where there were two, the loads of dO and O in flight beside the stores.
+extern "C" __global__ void sa_rowdot_zero(const elem* dout, Str3 sd, const elem* out, Str3 so, int rows, int H, int n, float* d, float* zero, i64 count) {
+    rowdot_packed(dout, sd, out, so, rows, H, n, d);
+    const i64 tid = (i64)blockIdx.x * blockDim.x + threadIdx.x, threads = (i64)gridDim.x * blockDim.x;
+    float4* z4 = reinterpret_cast<float4*>(zero);
+    for (i64 j = tid; j < count / 4; j += threads) z4[j] = make_float4(0.f, 0.f, 0.f, 0.f);
+    for (i64 j = count / 4 * 4 + tid; j < count; j += threads) zero[j] = 0.f;
+}
+#endif

@@ -156,13 +156,23 @@ __device__ __forceinline__ void dkdv_wg(const Tile t, const elem* q, const elem*
     __shared__ u64 landed[2];  // stage st's Q and dO tiles have landed (TMA)
     if (TMA && threadIdx.x == 0) tma_stages_init(landed);
 #endif
+#ifdef SA_TMA
+    // Thread 0: query tile i's Q and dO by TMA. Version 28 issues tile i + 1 from inside step
+    // i, once its first products are queued (`LATE`), not before the step's first barrier,
+    // where the other warps waited for it (as in the forward: `streamed`).
+    constexpr bool LATE = TMA && SA_VERSION >= 28;
+    auto issue_qdo = [&](int i) {
+        const int t0 = first + i * BQ, st = i & 1;
+        tma_pair(*maps, rows, Qs0 + st * 2 * 64 * 64, dOs0 + st * 2 * 64 * 64, (int)q_row(P, s, t0), h, b, &landed[st]);
+    };
+#endif
     auto issue = [&](int i) {
         const int t0 = first + i * BQ, st = i & 1;
         auto qrow = [&](int r) -> i64 { return t0 + r < qc ? q_row(P, s, t0 + r) : -1; };
         query_tile_async(T[st], P, s, t0, qc, off, bh, lse, dsum);
 #ifdef SA_TMA
         if constexpr (TMA) {
-            if (threadIdx.x == 0) tma_pair(*maps, rows, Qs0 + st * 2 * 64 * 64, dOs0 + st * 2 * 64 * 64, (int)q_row(P, s, t0), h, b, &landed[st]);
+            if (threadIdx.x == 0 && (!LATE || i == 0)) issue_qdo(i);
             return;
         }
 #endif
@@ -180,7 +190,7 @@ __device__ __forceinline__ void dkdv_wg(const Tile t, const elem* q, const elem*
 #if SA_VERSION >= 15
     float* staged = (float*)(dSs + KT * 64 * 64);  // the dQ tile's own 16 KB
 #endif
-    pipelined<true, SA_VERSION >= 15>(tiles, issue, [&](int i) {
+    auto step = [&](int i) {
         const int t0 = first + i * BQ;
         const elem *Qs = Qs0 + (i & 1) * 2 * 64 * 64, *dOs = dOs0 + (i & 1) * 2 * 64 * 64;
 #ifdef SA_TMA
@@ -194,6 +204,9 @@ __device__ __forceinline__ void dkdv_wg(const Tile t, const elem* q, const elem*
             wg_abt(st, Kh, Qs);    // S^T = K Q^T
             wg_abt(dpt, Vh, dOs);  // dP^T = V dO^T
             wg_commit();
+#ifdef SA_TMA
+            if (LATE && hf == 0 && threadIdx.x == 0 && i + 1 < tiles) issue_qdo(i + 1);
+#endif
             wg_wait<0>();
             wg_hold(st);
             wg_hold(dpt);
@@ -241,6 +254,9 @@ __device__ __forceinline__ void dkdv_wg(const Tile t, const elem* q, const elem*
 #endif
 #endif
         __syncthreads();  // every warp's dS^T rows are in dSs
+#ifdef SA_TMA
+        if (LATE) cp_wait<0>();  // the next tile's statistics, for the step's last barrier (v28)
+#endif
         if (KT == 1) {
             wg_wait<0>();
             wg_hold(dva[0]);
@@ -275,7 +291,12 @@ __device__ __forceinline__ void dkdv_wg(const Tile t, const elem* q, const elem*
         if (bulk) dq_add_bulk(dq + (bh + q_row(P, s, t0)) * DQK, (float*)(Qs0 + (i & 1) * 2 * 64 * 64), dqa, scale, warp, lane);
         else dq_add(dq, dqa, bh, P, s, t0, qc, scale, warp, lane);
 #endif
-    });
+    };
+#ifdef SA_TMA
+    if constexpr (LATE) pipelined_ahead(tiles, issue, step);
+    else
+#endif
+        pipelined<true, SA_VERSION >= 15>(tiles, issue, step);
 #if SA_VERSION >= 15
     if (threadIdx.x == 0) bulk_wait_read();
 #endif

@@ -111,7 +111,10 @@ fn width(d: usize) -> Result<&'static str> {
 /// of its 64 rows, staged row-major without bank conflicts (`dq_add_rows`), instead of two
 /// tensor reductions; 26 stores that kernel's dS^T tile by `stmatrix`; 27 gives the TMA dK/dV
 /// kernel blocks of two key tiles, one dQ tile added per 128 keys, where the query bands are
-/// long (`key_tiles`). The default is the newest measured and checked: 27.
+/// long (`key_tiles`); 28 takes the opening barrier out of each TMA dK/dV step (thread 0
+/// queues the next Q / dO tiles under the step's first products; the statistics are waited
+/// for before the step's last barrier: `pipelined_ahead`) and zeroes dQ's accumulator in the
+/// row-dot launch (`sa_rowdot_zero`). The default is the newest measured and checked: 28.
 pub fn version() -> &'static str {
     static V: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
     V.get_or_init(|| match std::env::var("ST_SA_VERSION").as_deref() {
@@ -141,12 +144,13 @@ pub fn version() -> &'static str {
         Ok("24") => "24",
         Ok("25") => "25",
         Ok("26") => "26",
-        _ => "27",
+        Ok("27") => "27",
+        _ => "28",
     })
 }
 
 fn version_number() -> u32 {
-    version().parse().unwrap_or(27)
+    version().parse().unwrap_or(28)
 }
 
 /// The source file of kernel version `version` (also what `compile::all_variants` compiles).
@@ -374,18 +378,29 @@ pub fn backward(gpu: &Gpu, e: Elem, d: SaDims, q: View, k: View, v: View, out: V
     let defs = defines(e, &d)?;
     let rows = d.batch * d.heads * d.n;
     let h = d.heads as i32;
-    // D = rowsum(dO * O)
+    // D = rowsum(dO * O); from version 28 the same launch zeroes the fp32 dQ accumulator
+    // (`sa_rowdot_zero`), otherwise a memset does.
     let dsum = gpu.alloc(Elem::F32, rows)?;
     let threads = rows * d.dv / 8;
+    let mut dq_zeroed = None;
     if version_number() >= 13 && threads <= i32::MAX as usize {
-        let func = gpu.function(file(), &defs, "sa_rowdot_packed")?;
+        let zero_dq = version_number() >= 28;
+        let func = gpu.function(file(), &defs, if zero_dq { "sa_rowdot_zero" } else { "sa_rowdot_packed" })?;
         let mut b = gpu.stream.launch_builder(&func);
         let (rows_i, n_i, dp) = (rows as i32, d.n as i32, dsum.ptr(gpu));
         b.arg(&dout.ptr).arg(&dout.strides).arg(&out.ptr).arg(&out.strides).arg(&rows_i).arg(&h).arg(&n_i).arg(&dp);
+        let (dq, count) = (if zero_dq { Some(gpu.alloc(Elem::F32, rows * d.dqk)?) } else { None }, (rows * d.dqk) as i64);
+        let zp = dq.as_ref().map(|z| z.ptr(gpu));
+        if let Some(zp) = &zp {
+            b.arg(zp).arg(&count);
+        }
         let cfg = LaunchConfig { grid_dim: (threads.div_ceil(256) as u32, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
-        // SAFETY: matches `sa_rowdot_packed`; dsum has `rows` floats; every row of dO and O
-        // starts 16-byte aligned (head widths are multiples of 8, views of aligned buffers).
+        // SAFETY: matches `sa_rowdot_packed` (or `sa_rowdot_zero`, whose `zero` buffer has
+        // `count` floats and, as every allocation, is 16-byte aligned); dsum has `rows` floats;
+        // every row of dO and O starts 16-byte aligned (head widths are multiples of 8, views
+        // of aligned buffers).
         unsafe { b.launch(cfg) }.map_err(cuda_err("launch of sa_rowdot_packed"))?;
+        dq_zeroed = dq;
     } else {
         let func = gpu.function(file(), &defs, "sa_rowdot")?;
         let mut b = gpu.stream.launch_builder(&func);
@@ -395,7 +410,11 @@ pub fn backward(gpu: &Gpu, e: Elem, d: SaDims, q: View, k: View, v: View, out: V
         unsafe { b.launch(warp_rows(rows)) }.map_err(cuda_err("launch of sa_rowdot"))?;
     }
     if version_number() >= 8 {
-        return backward_v8(gpu, e, d, [q, k, v, dout], lse, dsum, parts, scale);
+        let dq = match dq_zeroed {
+            Some(dq) => dq,
+            None => gpu.zeros(Elem::F32, rows * d.dqk)?,
+        };
+        return backward_v8(gpu, e, d, [q, k, v, dout], lse, dsum, dq, parts, scale);
     }
     let dq = gpu.zeros(Elem::F32, rows * d.dqk)?;
     let dk = gpu.zeros(Elem::F32, rows * d.dqk)?;
@@ -436,16 +455,16 @@ fn merge_mode(i: usize, n: usize, first_covers: bool, last_covers: bool) -> i32 
     i32::from(i == 0 && first_covers) | (i32::from(i == n - 1 && last_covers) << 1)
 }
 
-/// The backward's tile kernels from version 8: dQ from the dK/dV kernel (fp32 atomics, then a
-/// cast); dK and dV stored by the first part and written in half precision by the last when
-/// those parts cover every key row (`SaPart::covers_every_key`), so the zero fill and the
-/// cast of dK and dV are needed only for the parts that do not.
+/// The backward's tile kernels from version 8: dQ from the dK/dV kernel (fp32 atomics into
+/// `dq`, which the caller zeroed, then a cast); dK and dV stored by the first part and
+/// written in half precision by the last when those parts cover every key row
+/// (`SaPart::covers_every_key`), so the zero fill and the cast of dK and dV are needed only
+/// for the parts that do not.
 #[allow(clippy::too_many_arguments)]
-fn backward_v8(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v, dout]: [View; 4], lse: u64, dsum: DevBuf, parts: &[SaPart], scale: f32) -> Result<(DevBuf, DevBuf, DevBuf)> {
+fn backward_v8(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v, dout]: [View; 4], lse: u64, dsum: DevBuf, dq: DevBuf, parts: &[SaPart], scale: f32) -> Result<(DevBuf, DevBuf, DevBuf)> {
     let defs = defines(e, &d)?;
     let rows = d.batch * d.heads * d.n;
     let h = d.heads as i32;
-    let dq = gpu.zeros(Elem::F32, rows * d.dqk)?;
     let (dk_out, dv_out) = (gpu.alloc(e, rows * d.dqk)?, gpu.alloc(e, rows * d.dv)?);
     // Each launch: (part, merge mode, the summary part whose compact rows a version-23
     // own-block part adds); `cast_dk_dv`: whether dK and dV end in fp32 accumulators.

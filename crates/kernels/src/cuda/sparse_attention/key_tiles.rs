@@ -37,7 +37,7 @@ mod tests {
     /// and columns of 1,024), one for audio's windows and columns of 256 and for short parts.
     #[test]
     fn two_key_tiles_for_long_bands_only() {
-        if std::env::var("ST_SA_VERSION").is_ok_and(|v| v != "27") {
+        if std::env::var("ST_SA_VERSION").is_ok_and(|v| v.parse::<u32>().map_or(true, |n| n < 27)) {
             return; // (another version selected: always one)
         }
         assert_eq!(tma_dkdv_key_tiles(&SaPart::causal(12288, 8)), 2);

@@ -155,11 +155,10 @@ __device__ __forceinline__ void dkdv_wg(const Tile t, const elem* q, const elem*
 #ifdef SA_TMA
     __shared__ u64 landed[2];  // stage st's Q and dO tiles have landed (TMA)
     if (TMA && threadIdx.x == 0) tma_stages_init(landed);
-#endif
-#ifdef SA_TMA
-    // Thread 0: query tile i's Q and dO by TMA. Version 28 issues tile i + 1 from inside step
-    // i, once its first products are queued (`LATE`), not before the step's first barrier,
-    // where the other warps waited for it (as in the forward: `streamed`).
+    // Thread 0: query tile i's Q and dO by TMA. Version 28 (`LATE`) queues tile i + 1 from
+    // inside step i, once the step's first products are queued, so that its arithmetic runs
+    // under them; before, it did so ahead of the barrier that opened each step, and the other
+    // three warps waited there for it (`pipelined_ahead` drops that barrier).
     constexpr bool LATE = TMA && SA_VERSION >= 28;
     auto issue_qdo = [&](int i) {
         const int t0 = first + i * BQ, st = i & 1;

@@ -14,6 +14,7 @@ use cudarc::driver::{sys::CUfunction_attribute_enum, DeviceRepr, LaunchConfig, P
 
 mod key_tiles;
 mod merged_fixed;
+mod row_dot;
 use key_tiles::{tma_dkdv_key_tiles, tma_dkdv_shared_bytes};
 use merged_fixed::{compact_summary, own_block_after, paired_backward, OwnBlocks};
 
@@ -378,37 +379,8 @@ pub fn backward(gpu: &Gpu, e: Elem, d: SaDims, q: View, k: View, v: View, out: V
     let defs = defines(e, &d)?;
     let rows = d.batch * d.heads * d.n;
     let h = d.heads as i32;
-    // D = rowsum(dO * O); from version 28 the same launch zeroes the fp32 dQ accumulator
-    // (`sa_rowdot_zero`), otherwise a memset does.
-    let dsum = gpu.alloc(Elem::F32, rows)?;
-    let threads = rows * d.dv / 8;
-    let mut dq_zeroed = None;
-    if version_number() >= 13 && threads <= i32::MAX as usize {
-        let zero_dq = version_number() >= 28;
-        let func = gpu.function(file(), &defs, if zero_dq { "sa_rowdot_zero" } else { "sa_rowdot_packed" })?;
-        let mut b = gpu.stream.launch_builder(&func);
-        let (rows_i, n_i, dp) = (rows as i32, d.n as i32, dsum.ptr(gpu));
-        b.arg(&dout.ptr).arg(&dout.strides).arg(&out.ptr).arg(&out.strides).arg(&rows_i).arg(&h).arg(&n_i).arg(&dp);
-        let (dq, count) = (if zero_dq { Some(gpu.alloc(Elem::F32, rows * d.dqk)?) } else { None }, (rows * d.dqk) as i64);
-        let zp = dq.as_ref().map(|z| z.ptr(gpu));
-        if let Some(zp) = &zp {
-            b.arg(zp).arg(&count);
-        }
-        let cfg = LaunchConfig { grid_dim: (threads.div_ceil(256) as u32, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
-        // SAFETY: matches `sa_rowdot_packed` (or `sa_rowdot_zero`, whose `zero` buffer has
-        // `count` floats and, as every allocation, is 16-byte aligned); dsum has `rows` floats;
-        // every row of dO and O starts 16-byte aligned (head widths are multiples of 8, views
-        // of aligned buffers).
-        unsafe { b.launch(cfg) }.map_err(cuda_err("launch of sa_rowdot_packed"))?;
-        dq_zeroed = dq;
-    } else {
-        let func = gpu.function(file(), &defs, "sa_rowdot")?;
-        let mut b = gpu.stream.launch_builder(&func);
-        let (rows_i, n_i, dp) = (rows as i64, d.n as i32, dsum.ptr(gpu));
-        b.arg(&dout.ptr).arg(&dout.strides).arg(&out.ptr).arg(&out.strides).arg(&rows_i).arg(&h).arg(&n_i).arg(&dp);
-        // SAFETY: matches `sa_rowdot`; dsum has `rows` floats.
-        unsafe { b.launch(warp_rows(rows)) }.map_err(cuda_err("launch of sa_rowdot"))?;
-    }
+    // D = rowsum(dO * O), and from version 28 dQ's zeroed fp32 accumulator
+    let (dsum, dq_zeroed) = row_dot::row_dot(gpu, &defs, &d, &dout, &out)?;
     if version_number() >= 8 {
         let dq = match dq_zeroed {
             Some(dq) => dq,

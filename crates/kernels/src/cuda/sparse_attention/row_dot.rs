@@ -1,0 +1,45 @@
+//! The backward's first launch: D = rowsum(dO * O) per query row (fp32), the term of the
+//! softmax gradient dS = P (dP - D) that every dK/dV step reads (`lse` and D per query tile);
+//! from version 28 the same launch also zeroes dQ's fp32 accumulator, which the dK/dV
+//! kernels then add their shares into (`sa_rowdot_zero` in `sparse_attention_rows.cuh`).
+
+use super::{file, version_number, warp_rows, SaDims, View};
+use crate::cuda::{cuda_err, DevBuf, Elem, Gpu};
+use crate::error::Result;
+use cudarc::driver::{LaunchConfig, PushKernelArg};
+
+/// Launches the row-dot for `d`'s rows: `(D, dQ's accumulator zeroed, from version 28)`.
+/// Version 13's kernel takes DV / 8 threads a row with 16-byte loads; earlier ones a warp.
+pub(super) fn row_dot(gpu: &Gpu, defs: &[(&'static str, &'static str)], d: &SaDims, dout: &View, out: &View) -> Result<(DevBuf, Option<DevBuf>)> {
+    let rows = d.batch * d.heads * d.n;
+    let h = d.heads as i32;
+    let dsum = gpu.alloc(Elem::F32, rows)?;
+    let threads = rows * d.dv / 8;
+    if version_number() >= 13 && threads <= i32::MAX as usize {
+        let zero_dq = version_number() >= 28;
+        let func = gpu.function(file(), defs, if zero_dq { "sa_rowdot_zero" } else { "sa_rowdot_packed" })?;
+        let mut b = gpu.stream.launch_builder(&func);
+        let (rows_i, n_i, dp) = (rows as i32, d.n as i32, dsum.ptr(gpu));
+        b.arg(&dout.ptr).arg(&dout.strides).arg(&out.ptr).arg(&out.strides).arg(&rows_i).arg(&h).arg(&n_i).arg(&dp);
+        let (dq, count) = (if zero_dq { Some(gpu.alloc(Elem::F32, rows * d.dqk)?) } else { None }, (rows * d.dqk) as i64);
+        let zp = dq.as_ref().map(|z| z.ptr(gpu));
+        if let Some(zp) = &zp {
+            b.arg(zp).arg(&count);
+        }
+        let cfg = LaunchConfig { grid_dim: (threads.div_ceil(256) as u32, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
+        // SAFETY: matches `sa_rowdot_packed` (or `sa_rowdot_zero`, whose `zero` buffer has
+        // `count` floats and, as every allocation, is 16-byte aligned); dsum has `rows` floats;
+        // every row of dO and O starts 16-byte aligned (head widths are multiples of 8, views
+        // of aligned buffers).
+        unsafe { b.launch(cfg) }.map_err(cuda_err("launch of sa_rowdot_packed"))?;
+        Ok((dsum, dq))
+    } else {
+        let func = gpu.function(file(), defs, "sa_rowdot")?;
+        let mut b = gpu.stream.launch_builder(&func);
+        let (rows_i, n_i, dp) = (rows as i64, d.n as i32, dsum.ptr(gpu));
+        b.arg(&dout.ptr).arg(&dout.strides).arg(&out.ptr).arg(&out.strides).arg(&rows_i).arg(&h).arg(&n_i).arg(&dp);
+        // SAFETY: matches `sa_rowdot`; dsum has `rows` floats.
+        unsafe { b.launch(warp_rows(rows)) }.map_err(cuda_err("launch of sa_rowdot"))?;
+        Ok((dsum, None))
+    }
+}

@@ -16,13 +16,13 @@ pub(super) fn row_dot(gpu: &Gpu, defs: &[(&'static str, &'static str)], d: &SaDi
     let dsum = gpu.alloc(Elem::F32, rows)?;
     let threads = rows * d.dv / 8;
     if version_number() >= 13 && threads <= i32::MAX as usize {
-        let zero_dq = version_number() >= 28;
-        let func = gpu.function(file(), defs, if zero_dq { "sa_rowdot_zero" } else { "sa_rowdot_packed" })?;
+        let dq = if version_number() >= 28 { Some(gpu.alloc(Elem::F32, rows * d.dqk)?) } else { None };
+        let name = if dq.is_some() { "sa_rowdot_zero" } else { "sa_rowdot_packed" };
+        let func = gpu.function(file(), defs, name)?;
         let mut b = gpu.stream.launch_builder(&func);
         let (rows_i, n_i, dp) = (rows as i32, d.n as i32, dsum.ptr(gpu));
         b.arg(&dout.ptr).arg(&dout.strides).arg(&out.ptr).arg(&out.strides).arg(&rows_i).arg(&h).arg(&n_i).arg(&dp);
-        let (dq, count) = (if zero_dq { Some(gpu.alloc(Elem::F32, rows * d.dqk)?) } else { None }, (rows * d.dqk) as i64);
-        let zp = dq.as_ref().map(|z| z.ptr(gpu));
+        let (zp, count) = (dq.as_ref().map(|z| z.ptr(gpu)), (rows * d.dqk) as i64);
         if let Some(zp) = &zp {
             b.arg(zp).arg(&count);
         }
@@ -31,7 +31,7 @@ pub(super) fn row_dot(gpu: &Gpu, defs: &[(&'static str, &'static str)], d: &SaDi
         // `count` floats and, as every allocation, is 16-byte aligned); dsum has `rows` floats;
         // every row of dO and O starts 16-byte aligned (head widths are multiples of 8, views
         // of aligned buffers).
-        unsafe { b.launch(cfg) }.map_err(cuda_err("launch of sa_rowdot_packed"))?;
+        unsafe { b.launch(cfg) }.map_err(cuda_err(format!("launch of {name}")))?;
         Ok((dsum, dq))
     } else {
         let func = gpu.function(file(), defs, "sa_rowdot")?;

@@ -9,6 +9,7 @@
 template <typename T> struct alignas(4 * sizeof(T)) Four { T v[4]; };
 
 extern "C" __global__ void cast(const SRC_TYPE* x, elem* y, i64 n) {
+    after_previous_grid();  // (the backward of sparse attention launches its dQ cast early)
     const bool aligned = (u64)x % sizeof(Four<SRC_TYPE>) == 0 && (u64)y % sizeof(Four<elem>) == 0;
     const i64 fours = aligned ? n / 4 : 0;
     FOR_EACH(p, fours) {

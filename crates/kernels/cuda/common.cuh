@@ -80,6 +80,21 @@ __device__ __forceinline__ i64 strided_offset(i64 i, const Dims8& shape, const D
 // Grid-stride loop over n elements.
 #define FOR_EACH(i, n) for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (i64)gridDim.x * blockDim.x)
 
+// Programmatic dependent launch (compute capability 9.0 on). A kernel the host launches with
+// the programmatic-serialization attribute (`cuda::early_launch`) may start while the kernel
+// before it in the stream still runs: its blocks take the slots that kernel's last blocks free,
+// and do their set-up there. `after_previous_grid` is where such a kernel stops to wait: it
+// returns once the previous grid has finished and its writes are visible, then lets the next
+// kernel of the stream start early in turn. Before it, a kernel may only read what was complete
+// before the previous kernel started and write nothing that a running kernel reads. Without
+// the attribute both instructions do nothing.
+__device__ __forceinline__ void after_previous_grid() {
+#if __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
 // Block-wide sum and max of one float per thread (blockDim.x a multiple of 32, <= 1024).
 // Deterministic: a fixed tree over a fixed block size.
 __device__ __forceinline__ float warp_sum(float v) {

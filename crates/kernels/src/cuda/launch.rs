@@ -3,7 +3,7 @@
 //! the GPU's stream and returns without waiting. The CUDA source of each is in
 //! `kernels/cuda/<file>.cu`; the CPU reference is named there.
 
-use super::{cuda_err, Dims8, Elem, Gpu};
+use super::{cuda_err, early_launch, Dims8, Elem, Gpu};
 use crate::error::Result;
 use cudarc::driver::{LaunchConfig, PushKernelArg};
 
@@ -110,8 +110,20 @@ pub fn gelu_bwd(gpu: &Gpu, e: Elem, x: u64, g: u64, dx: u64, n: usize) -> Result
 // ------------------------------------------------------------------ cast.cu
 
 pub fn cast(gpu: &Gpu, from: Elem, to: Elem, x: u64, y: u64, n: usize) -> Result<()> {
+    cast_early(gpu, from, to, x, y, n, false)
+}
+
+/// [`cast`], with `early` allowed to start before the kernel ahead of it has finished
+/// (`early_launch`: the kernel waits for it before its first load).
+pub fn cast_early(gpu: &Gpu, from: Elem, to: Elem, x: u64, y: u64, n: usize, early: bool) -> Result<()> {
     let d = [("SRC_TYPE", from.c_type()), ("ELEM_TYPE", to.c_type())];
-    launch!(gpu, "cast.cu", &d, "cast", elementwise(n.div_ceil(4)), [x, y, n as i64])
+    let func = gpu.function("cast.cu", &d, "cast")?;
+    let n = n as i64;
+    let mut args = early_launch::Args::new();
+    args.arg(&x).arg(&y).arg(&n);
+    // SAFETY: x holds n elements of `from`, y room for n of `to`; `cast` calls
+    // `after_previous_grid` before it reads.
+    unsafe { early_launch::launch(gpu, &func, elementwise((n as usize).div_ceil(4)), early, &mut args, "cast") }
 }
 
 // ------------------------------------------------------------------ reduce.cu

@@ -18,6 +18,7 @@
 
 pub mod blas;
 pub mod compile;
+pub mod early_launch;
 pub mod launch;
 pub mod sources;
 pub mod sparse_attention;

@@ -2,11 +2,11 @@
 # The fused sparse attention on a GPU machine, every kernel version in one call:
 #   ../shared/tools/gpu-pack -p model -p benches      # here, then carry .gpu
 #   bash benches/scripts/sparse-attention-on-gpu.sh [OUT_DIR] [VERSIONS]   # there
-# For each version (default 1 to 28): the correctness tests against the reference path, then
+# For each version (default 1 to 29): the correctness tests against the reference path, then
 # the benchmark (JSON per version; ST_SA_VERSION picks the version); then PyTorch's SDPA and FlexAttention on the same shapes.
 set -uo pipefail
 out=${1:-${OUT:-.}}
-versions=${2:-"1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28"}
+versions=${2:-"1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29"}
 mkdir -p "$out"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 echo "== the wgmma operand layouts of versions 14+ (Hopper only)"

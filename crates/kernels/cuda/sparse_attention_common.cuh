@@ -49,6 +49,20 @@
 #endif
 #define LN2 0.6931471805599453f
 
+// Version 29: every launch of a backward after its first, and every forward part after the
+// first, starts early (programmatic dependent launch: `after_previous_grid` in common.cuh) and
+// waits for the launch before it only where it first needs that launch's writes: the row-dot
+// and the dQ cast at once; a dK/dV launch after the row-dot before its first statistics (its
+// K and V tiles already on the way); a later dK/dV part (mode bit 32) only before it adds to
+// the earlier parts' dK and dV rows; a later forward part only before its merge.
+#if SA_VERSION >= 29
+#define SA_AFTER_PREVIOUS_GRID() after_previous_grid()
+#else
+#define SA_AFTER_PREVIOUS_GRID() \
+    do {                         \
+    } while (0)
+#endif
+
 // ---------------------------------------------------------------- tensor-core primitives
 
 template <typename T> struct Mma;

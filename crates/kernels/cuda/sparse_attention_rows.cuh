@@ -67,6 +67,7 @@ extern "C" __global__ void sa_rowdot_packed(const elem* dout, Str3 sd, const ele
 // accumulator (`zero`: `count` floats, 16-byte aligned), which was a memset of its own before
 // it: one launch where there were two, the loads of dO and O in flight beside the stores.
 extern "C" __global__ void sa_rowdot_zero(const elem* dout, Str3 sd, const elem* out, Str3 so, int rows, int H, int n, float* d, float* zero, i64 count) {
+    SA_AFTER_PREVIOUS_GRID();  // (version 29: launched early; O and dO come from earlier kernels)
     rowdot_packed(dout, sd, out, so, rows, H, n, d);
     const i64 tid = (i64)blockIdx.x * blockDim.x + threadIdx.x, threads = (i64)gridDim.x * blockDim.x;
     float4* z4 = reinterpret_cast<float4*>(zero);

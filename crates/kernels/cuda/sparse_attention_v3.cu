@@ -331,6 +331,7 @@ __device__ __forceinline__ void forward_tiles(const elem* q, const elem* k, cons
     pipelined(tiles, issue, [&](int i) { fwd_tile_m<true>(o, R, Qs, Ks0 + (i & 1) * BK * LDQ, Vs0 + (i & 1) * BK * LDV, first + i * BK, sl2, r0, lane); });
 #endif
 #if SA_VERSION >= 9
+    if (!(F.mode & 1)) SA_AFTER_PREVIOUS_GRID();  // the running output of the parts before (version 29)
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt) fwd_merge(o[mt], R[mt], o_part, lse_part, F, (i64)(b * H + h) * P.n, b * F.so.b + h * F.so.h, p0, p_last, rows_from(mt), lane, qrow);
 #else
@@ -438,6 +439,9 @@ extern "C" __global__ void DKDV_BOUNDS sa_backward_dkdv(const elem* q, const ele
     zero(dka);
     zero(dva);
     const int my_key[2] = {m0 + warp * 16 + g, m0 + warp * 16 + g + 8};
+#if SA_VERSION >= 29
+    if (!(mode & 32)) SA_AFTER_PREVIOUS_GRID();  // the row-dot's D (a later part: below)
+#endif
 #if SA_VERSION >= 5
     pipelined(tiles, issue, [&](int i) {
         const int t0 = first + i * BQ;
@@ -458,6 +462,9 @@ extern "C" __global__ void DKDV_BOUNDS sa_backward_dkdv(const elem* q, const ele
     pipelined(tiles, issue, [&](int i) { dkdv_tile(dka, dva, my_key, T[i & 1], Ks, Vs, Qs0 + (i & 1) * BQ * LDQ, dOs0 + (i & 1) * BQ * LDV, sl2, warp, lane); });
 #endif
 #if SA_VERSION >= 8
+#if SA_VERSION >= 29
+    if (mode & 32) SA_AFTER_PREVIOUS_GRID();  // the earlier parts' dK and dV rows
+#endif
     end_key_block(dk, dv, dk_out, dv_out, dka, dva, bh, P, b, H, h, m0, krow, scale, warp, lane, mode END_S_ARG);
 #else
 #pragma unroll

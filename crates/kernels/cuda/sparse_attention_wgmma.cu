@@ -291,6 +291,9 @@ __device__ __forceinline__ void dkdv_wg(const Tile t, const elem* q, const elem*
         else dq_add(dq, dqa, bh, P, s, t0, qc, scale, warp, lane);
 #endif
     };
+#if SA_VERSION >= 29
+    if (!(mode & 32)) SA_AFTER_PREVIOUS_GRID();  // the row-dot's D (a later part: below)
+#endif
 #ifdef SA_TMA
     if constexpr (LATE) pipelined_ahead(tiles, issue, step);
     else
@@ -298,6 +301,9 @@ __device__ __forceinline__ void dkdv_wg(const Tile t, const elem* q, const elem*
         pipelined<true, SA_VERSION >= 15>(tiles, issue, step);
 #if SA_VERSION >= 15
     if (threadIdx.x == 0) bulk_wait_read();
+#endif
+#if SA_VERSION >= 29
+    if (mode & 32) SA_AFTER_PREVIOUS_GRID();  // the earlier parts' dK and dV rows
 #endif
 #pragma unroll
     for (int hf = 0; hf < KT; ++hf) {

@@ -136,7 +136,7 @@ pub fn all_variants() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> 
     for e in ["__nv_bfloat16", "__half"] {
         for dqk in ["32", "64", "128"] {
             for dv in ["32", "64", "128"] {
-                for version in ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16", "17", "18", "19", "20", "21", "22", "23", "24", "25", "26", "27", "28"] {
+                for &version in super::sparse_attention::VERSIONS {
                     let file = super::sparse_attention::source_file(version.parse().unwrap_or(1));
                     v.push((file, vec![("ELEM_TYPE", e), ("DQK", dqk), ("DV", dv), ("SA_VERSION", version)]));
                 }

@@ -6,7 +6,7 @@
 //! last dimension is contiguous and whose others are multiples of 8 elements (16-byte rows).
 //! Outputs are contiguous `[B, H, n, ..]`.
 
-use super::{cuda_err, DevBuf, Elem, Gpu};
+use super::{cuda_err, early_launch, DevBuf, Elem, Gpu};
 use crate::error::{Error, Result};
 use crate::sparse_attention::SaPart;
 use super::tensor_map::{dq_tensor_map, key_shape, query_shape, tile_maps, RowShape, TileMaps, TileRows};
@@ -115,43 +115,23 @@ fn width(d: usize) -> Result<&'static str> {
 /// long (`key_tiles`); 28 takes the opening barrier out of each TMA dK/dV step (thread 0
 /// queues the next Q / dO tiles under the step's first products; the statistics are waited
 /// for before the step's last barrier: `pipelined_ahead`) and zeroes dQ's accumulator in the
-/// row-dot launch (`sa_rowdot_zero`). The default is the newest measured and checked: 28.
+/// row-dot launch (`sa_rowdot_zero`); 29 lets each launch of a backward after the first, and
+/// each forward part after the first, start while the one before it drains, waiting for it
+/// only where it needs its writes (programmatic dependent launch, `early_launch`). The default
+/// is the newest measured and checked: 29.
 pub fn version() -> &'static str {
     static V: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
-    V.get_or_init(|| match std::env::var("ST_SA_VERSION").as_deref() {
-        Ok("1") => "1",
-        Ok("2") => "2",
-        Ok("3") => "3",
-        Ok("4") => "4",
-        Ok("5") => "5",
-        Ok("6") => "6",
-        Ok("7") => "7",
-        Ok("8") => "8",
-        Ok("9") => "9",
-        Ok("10") => "10",
-        Ok("11") => "11",
-        Ok("12") => "12",
-        Ok("13") => "13",
-        Ok("14") => "14",
-        Ok("15") => "15",
-        Ok("16") => "16",
-        Ok("17") => "17",
-        Ok("18") => "18",
-        Ok("19") => "19",
-        Ok("20") => "20",
-        Ok("21") => "21",
-        Ok("22") => "22",
-        Ok("23") => "23",
-        Ok("24") => "24",
-        Ok("25") => "25",
-        Ok("26") => "26",
-        Ok("27") => "27",
-        _ => "28",
+    V.get_or_init(|| {
+        let asked = std::env::var("ST_SA_VERSION").unwrap_or_default();
+        VERSIONS.iter().copied().find(|v| *v == asked).unwrap_or(VERSIONS[VERSIONS.len() - 1])
     })
 }
 
+/// Every kernel version, oldest first; the last is the default.
+pub const VERSIONS: &[&str] = &["1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16", "17", "18", "19", "20", "21", "22", "23", "24", "25", "26", "27", "28", "29"];
+
 fn version_number() -> u32 {
-    version().parse().unwrap_or(28)
+    version().parse().unwrap_or(29)
 }
 
 /// The source file of kernel version `version` (also what `compile::all_variants` compiles).
@@ -249,18 +229,27 @@ fn defines(e: Elem, d: &SaDims) -> Result<Vec<(&'static str, &'static str)>> {
 }
 
 /// Launches `$name` on `$grid` blocks of 128 threads with `$smem` bytes of dynamic shared
-/// memory and the listed arguments.
+/// memory and the listed arguments; with `$early` (version 29, `launch_early`) allowed to
+/// start before the launch ahead of it has finished (`early_launch`; each kernel waits where
+/// it first needs that launch's writes).
 macro_rules! tiles {
-    ($gpu:expr, $defs:expr, $name:expr, $grid:expr, $smem:expr, [$($arg:expr),* $(,)?]) => {{
+    ($gpu:expr, $defs:expr, $name:expr, $grid:expr, $smem:expr, $early:expr, [$($arg:expr),* $(,)?]) => {{
         let func = $gpu.function(file(), $defs, $name)?;
         func.set_attribute(CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, $smem as i32).map_err(cuda_err("shared memory attribute"))?;
-        let mut b = $gpu.stream.launch_builder(&func);
-        $( b.arg($arg); )*
+        let mut args = early_launch::Args::new();
+        $( args.arg($arg); )*
         let cfg = LaunchConfig { grid_dim: $grid, block_dim: (THREADS, 1, 1), shared_mem_bytes: $smem as u32 };
         // SAFETY: the arguments match the kernel's signature; every pointer addresses a live
-        // buffer of the sizes described by `SaDims` and the part.
-        unsafe { b.launch(cfg) }.map_err(cuda_err(format!("launch of {}", $name)))?;
+        // buffer of the sizes described by `SaDims` and the part; the kernels of version 29
+        // wait for the launch before them where they first need its writes.
+        unsafe { early_launch::launch($gpu, &func, cfg, $early, &mut args, $name) }?;
     }};
+}
+
+/// Version 29: whether the launches after the first of a forward or backward may start early
+/// (programmatic dependent launch, `early_launch`; compute capability 9.0 on).
+fn launch_early(gpu: &Gpu) -> bool {
+    version_number() >= 29 && early_launch::supported(gpu)
 }
 
 /// The grid of a tile kernel: `tiles` query or key tiles of `n_seq` sub-sequences for `z`
@@ -286,7 +275,6 @@ fn tile_grid(tiles: usize, part: &SaPart, z: usize) -> (u32, u32, u32) {
 fn pack(parts: &[SaPart]) -> Vec<SaPart> {
     parts.iter().map(|p| if version_number() >= 11 { p.packed_columns(TILE) } else { *p }.with_reciprocals()).collect()
 }
-
 /// One part's forward launch: kernel, grid and dynamic shared memory. From version 7, parts
 /// with a window keep 64-row query tiles (`sa_forward_narrow`); from 13, so do parts of at
 /// most `NARROW_Q_LEN` queries a sequence (256: ImageNet's packed columns of 192 rows fill
@@ -362,7 +350,7 @@ pub fn forward(gpu: &Gpu, e: Elem, d: SaDims, q: View, k: View, v: View, parts: 
     for (i, part) in parts.iter().enumerate() {
         let (op, lp) = (o_parts.ptr_at(gpu, i * rows * d.dv), lse_parts.ptr_at(gpu, i * rows));
         let (name, grid, smem) = forward_launch(gpu, e, &d, part);
-        tiles!(gpu, &defs, name, grid, smem, [&q.ptr, &k.ptr, &v.ptr, &q.strides, &k.strides, &v.strides, &op, &lp, part, &h, &scale]);
+        tiles!(gpu, &defs, name, grid, smem, false, [&q.ptr, &k.ptr, &v.ptr, &q.strides, &k.strides, &v.strides, &op, &lp, part, &h, &scale]);
     }
     let out = gpu.alloc(e, rows * d.dv)?;
     let lse = gpu.alloc(Elem::F32, rows)?;
@@ -379,15 +367,10 @@ pub fn backward(gpu: &Gpu, e: Elem, d: SaDims, q: View, k: View, v: View, out: V
     let defs = defines(e, &d)?;
     let rows = d.batch * d.heads * d.n;
     let h = d.heads as i32;
-    // D = rowsum(dO * O), and from version 28 dQ's zeroed fp32 accumulator
-    let (dsum, dq_zeroed) = row_dot::row_dot(gpu, &defs, &d, &dout, &out)?;
     if version_number() >= 8 {
-        let dq = match dq_zeroed {
-            Some(dq) => dq,
-            None => gpu.zeros(Elem::F32, rows * d.dqk)?,
-        };
-        return backward_v8(gpu, e, d, [q, k, v, dout], lse, dsum, dq, parts, scale);
+        return backward_v8(gpu, e, d, [q, k, v, dout, out], lse, parts, scale);
     }
+    let (dsum, _) = row_dot::row_dot(gpu, &defs, &d, &dout, &out, 0)?;  // D = rowsum(dO * O)
     let dq = gpu.zeros(Elem::F32, rows * d.dqk)?;
     let dk = gpu.zeros(Elem::F32, rows * d.dqk)?;
     let dv = gpu.zeros(Elem::F32, rows * d.dv)?;
@@ -399,16 +382,16 @@ pub fn backward(gpu: &Gpu, e: Elem, d: SaDims, q: View, k: View, v: View, out: V
         let grid_k = tile_grid((part.k_len as usize).div_ceil(TILE), part, z);
         match version_number() {
             1 | 2 => {
-                tiles!(gpu, &defs, "sa_backward_dq", grid_q, smem_dq, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dqp, part, &h, &scale]);
-                tiles!(gpu, &defs, "sa_backward_dkdv", grid_k, smem_dkdv, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dkp, &dvp, part, &h, &scale]);
+                tiles!(gpu, &defs, "sa_backward_dq", grid_q, smem_dq, false, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dqp, part, &h, &scale]);
+                tiles!(gpu, &defs, "sa_backward_dkdv", grid_k, smem_dkdv, false, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dkp, &dvp, part, &h, &scale]);
             }
             3 => {
-                tiles!(gpu, &defs, "sa_backward_dq", grid_q, smem_dq, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dqp, part, &h, &scale]);
-                tiles!(gpu, &defs, "sa_backward_dkdv", grid_k, smem_dkdv, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dkp, &dvp, &dqp, part, &h, &scale]);
+                tiles!(gpu, &defs, "sa_backward_dq", grid_q, smem_dq, false, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dqp, part, &h, &scale]);
+                tiles!(gpu, &defs, "sa_backward_dkdv", grid_k, smem_dkdv, false, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dkp, &dvp, &dqp, part, &h, &scale]);
             }
             _ => {
                 // dQ comes from the dK/dV kernel.
-                tiles!(gpu, &defs, "sa_backward_dkdv", grid_k, smem_dkdv, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dkp, &dvp, &dqp, part, &h, &scale]);
+                tiles!(gpu, &defs, "sa_backward_dkdv", grid_k, smem_dkdv, false, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dkp, &dvp, &dqp, part, &h, &scale]);
             }
         }
     }
@@ -427,17 +410,20 @@ fn merge_mode(i: usize, n: usize, first_covers: bool, last_covers: bool) -> i32 
     i32::from(i == 0 && first_covers) | (i32::from(i == n - 1 && last_covers) << 1)
 }
 
-/// The backward's tile kernels from version 8: dQ from the dK/dV kernel (fp32 atomics into
-/// `dq`, which the caller zeroed, then a cast); dK and dV stored by the first part and
-/// written in half precision by the last when those parts cover every key row
-/// (`SaPart::covers_every_key`), so the zero fill and the cast of dK and dV are needed only
-/// for the parts that do not.
+/// The backward from version 8: the row-dot D = rowsum(dO * O), then the tile kernels, dQ
+/// from the dK/dV kernel (fp32 atomics into a zeroed accumulator, then a cast); dK and dV
+/// stored by the first part and written in half precision by the last when those parts cover
+/// every key row (`SaPart::covers_every_key`), so the zero fill and the cast of dK and dV are
+/// needed only for the parts that do not. Every buffer is allocated (and zeroed) before the
+/// row-dot, so that from version 29 each launch after it follows a kernel of this backward
+/// directly and may start early (`launch_early`).
 #[allow(clippy::too_many_arguments)]
-fn backward_v8(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v, dout]: [View; 4], lse: u64, dsum: DevBuf, dq: DevBuf, parts: &[SaPart], scale: f32) -> Result<(DevBuf, DevBuf, DevBuf)> {
+fn backward_v8(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v, dout, out]: [View; 5], lse: u64, parts: &[SaPart], scale: f32) -> Result<(DevBuf, DevBuf, DevBuf)> {
     let defs = defines(e, &d)?;
     let rows = d.batch * d.heads * d.n;
     let h = d.heads as i32;
-    let (dk_out, dv_out) = (gpu.alloc(e, rows * d.dqk)?, gpu.alloc(e, rows * d.dv)?);
+    let early = launch_early(gpu);
+    let (dk_out, dv_out, dq_out) = (gpu.alloc(e, rows * d.dqk)?, gpu.alloc(e, rows * d.dv)?, gpu.alloc(e, rows * d.dqk)?);
     // Each launch: (part, merge mode, the summary part whose compact rows a version-23
     // own-block part adds); `cast_dk_dv`: whether dK and dV end in fp32 accumulators.
     let mut launches = Vec::new();
@@ -449,7 +435,7 @@ fn backward_v8(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v, dout]: [View; 4], lse: u
         _ => None,
     };
     let pair = pair_maps.is_some();
-    let mut arrivals = None;
+    let (mut arrivals, mut arrival_keys) = (None, 0);
     match parts {
         [own, summary] if pair || compact_summary(gpu, &d, own, summary) => {
             // Versions 23 and 24: the summary keys' sums in compact buffers.
@@ -457,8 +443,12 @@ fn backward_v8(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v, dout]: [View; 4], lse: u
             (dk, dv) = (gpu.alloc(Elem::F32, keys * d.dqk)?, gpu.alloc(Elem::F32, keys * d.dv)?);
             if pair {
                 // Version 24: both parts in one launch, each summary key's two shares settled
-                // by an arrival count (i32, zero bits; `settle_key_rows`).
-                arrivals = Some(gpu.zeros(Elem::F32, keys)?);
+                // by an arrival count (i32, zero bits; `settle_key_rows`); from version 29
+                // zeroed by the row-dot launch, after dQ's accumulator.
+                arrival_keys = keys;
+                if version_number() < 29 {
+                    arrivals = Some(gpu.zeros(Elem::F32, keys)?);
+                }
                 launches.push((*own, 0, *summary));
             } else {
                 // Version 23: the summary part first, the own blocks last.
@@ -481,11 +471,26 @@ fn backward_v8(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v, dout]: [View; 4], lse: u
             cast_dk_dv = !last_covers;
         }
     }
+    // D = rowsum(dO * O); from version 28 the same launch zeroes dQ's fp32 accumulator (from
+    // 29 with the arrival counts after it)
+    let zeroed_after_dq = if version_number() >= 29 { arrival_keys } else { 0 };
+    let (dsum, dq_zeroed) = row_dot::row_dot(gpu, &defs, &d, &dout, &out, zeroed_after_dq)?;
+    let dq = match dq_zeroed {
+        Some(dq) => dq,
+        None => gpu.zeros(Elem::F32, rows * d.dqk)?,
+    };
     let (name, smem) = if wgmma_kernels(gpu, &d) { ("sa_backward_dkdv_wg", wgmma_dkdv_shared_bytes(e, version_number())) } else { ("sa_backward_dkdv", backward_shared_bytes(e, &d).1) };
     let (dqp, dkp, dvp, dsp, dko, dvo) = (dq.ptr(gpu), dk.ptr(gpu), dv.ptr(gpu), dsum.ptr(gpu), dk_out.ptr(gpu), dv_out.ptr(gpu));
     let dq_map = if wgmma_kernels(gpu, &d) && version_number() >= 15 { Some(dq_tensor_map(dqp, rows)?) } else { None };
-    let arp = arrivals.as_ref().map_or(0, |a| a.ptr(gpu));
-    for (part, mode, summary) in &launches {
+    let arp = match &arrivals {
+        Some(a) => a.ptr(gpu),
+        None if zeroed_after_dq > 0 => dq.ptr_at(gpu, rows * d.dqk),
+        None => 0,
+    };
+    for (i, (part, mode, summary)) in launches.iter().enumerate() {
+        // Version 29: a later part waits for the parts before it only where it adds to their
+        // dK and dV rows (mode bit 32), the first for the row-dot before its first statistics.
+        let mode = &if i > 0 && early { mode | 32 } else { *mode };
         let streamed = match (&pair_maps, &dq_map) {
             (Some(maps), _) => Some(*maps),
             (None, Some(_)) => streamed_maps(gpu, e, &d, [&q, &dout], query_shape(part, d.n))?,
@@ -503,11 +508,11 @@ fn backward_v8(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v, dout]: [View; 4], lse: u
         macro_rules! dkdv {
             ($name:expr, $smem:expr, [$($tail:expr),*]) => {
                 if version_number() >= 24 {
-                    tiles!(gpu, &defs, $name, grid, $smem, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dkp, &dvp, &dqp, part, &h, &scale, &dko, &dvo, mode, summary, &arp $(, $tail)*]);
+                    tiles!(gpu, &defs, $name, grid, $smem, early, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dkp, &dvp, &dqp, part, &h, &scale, &dko, &dvo, mode, summary, &arp $(, $tail)*]);
                 } else if version_number() >= 23 {
-                    tiles!(gpu, &defs, $name, grid, $smem, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dkp, &dvp, &dqp, part, &h, &scale, &dko, &dvo, mode, summary $(, $tail)*]);
+                    tiles!(gpu, &defs, $name, grid, $smem, early, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dkp, &dvp, &dqp, part, &h, &scale, &dko, &dvo, mode, summary $(, $tail)*]);
                 } else {
-                    tiles!(gpu, &defs, $name, grid, $smem, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dkp, &dvp, &dqp, part, &h, &scale, &dko, &dvo, mode $(, $tail)*]);
+                    tiles!(gpu, &defs, $name, grid, $smem, early, [&q.ptr, &k.ptr, &v.ptr, &dout.ptr, &q.strides, &k.strides, &v.strides, &dout.strides, &lse, &dsp, &dkp, &dvp, &dqp, part, &h, &scale, &dko, &dvo, mode $(, $tail)*]);
                 }
             };
         }
@@ -525,12 +530,11 @@ fn backward_v8(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v, dout]: [View; 4], lse: u
             dkdv!(name, smem, []);
         }
     }
-    let cast = |acc: &DevBuf, out: &DevBuf, len: usize| super::launch::cast(gpu, Elem::F32, e, acc.ptr(gpu), out.ptr(gpu), len);
+    let cast = |acc: &DevBuf, out: &DevBuf, len: usize| super::launch::cast_early(gpu, Elem::F32, e, acc.ptr(gpu), out.ptr(gpu), len, early);
     if cast_dk_dv {
         cast(&dk, &dk_out, rows * d.dqk)?;
         cast(&dv, &dv_out, rows * d.dv)?;
     }
-    let dq_out = gpu.alloc(e, rows * d.dqk)?;
     cast(&dq, &dq_out, rows * d.dqk)?;
     Ok((dq_out, dk_out, dv_out))
 }
@@ -552,7 +556,7 @@ fn forward_v9(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v]: [View; 3], parts: &[SaPa
                 let own = OwnBlocks { maps: own_maps, part: *own, e1: own_rows.e1 };
                 let (_, grid, smem) = forward_launch(gpu, e, &d, summary);
                 let none = 0u64;
-                tiles!(gpu, &defs, "sa_forward_own_tma_wg", grid, smem, [&q.ptr, &k.ptr, &v.ptr, &q.strides, &k.strides, &v.strides, &none, &none, summary, &h, &scale, &fin, &maps, &rows_s, &own]);
+                tiles!(gpu, &defs, "sa_forward_own_tma_wg", grid, smem, false, [&q.ptr, &k.ptr, &v.ptr, &q.strides, &k.strides, &v.strides, &none, &none, summary, &h, &scale, &fin, &maps, &rows_s, &own]);
                 return Ok((out, lse));
             }
         }
@@ -568,14 +572,16 @@ fn forward_v9(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v]: [View; 3], parts: &[SaPa
     let so = output_strides(&d);
     let (op, lp) = (o_run.ptr(gpu), lse_run.ptr(gpu));
     for (i, part) in parts.iter().enumerate() {
+        // (version 29: a later part starts early; it waits for the earlier ones before its merge)
+        let early = i > 0 && launch_early(gpu);
         let mode = merge_mode(i, parts.len(), first_covers, last_covers);
         let fin = Final { out: out.ptr(gpu), so, lse: lse.ptr(gpu), mode };
         let (name, grid, smem) = forward_launch(gpu, e, &d, part);
         if let Some((maps, rows)) = streamed_maps(gpu, e, &d, [&k, &v], key_shape(part, d.n))? {
             let name = if name == "sa_forward_wg" { "sa_forward_tma_wg" } else { "sa_forward_narrow_tma_wg" };
-            tiles!(gpu, &defs, name, grid, smem, [&q.ptr, &k.ptr, &v.ptr, &q.strides, &k.strides, &v.strides, &op, &lp, part, &h, &scale, &fin, &maps, &rows]);
+            tiles!(gpu, &defs, name, grid, smem, early, [&q.ptr, &k.ptr, &v.ptr, &q.strides, &k.strides, &v.strides, &op, &lp, part, &h, &scale, &fin, &maps, &rows]);
         } else {
-            tiles!(gpu, &defs, name, grid, smem, [&q.ptr, &k.ptr, &v.ptr, &q.strides, &k.strides, &v.strides, &op, &lp, part, &h, &scale, &fin]);
+            tiles!(gpu, &defs, name, grid, smem, early, [&q.ptr, &k.ptr, &v.ptr, &q.strides, &k.strides, &v.strides, &op, &lp, part, &h, &scale, &fin]);
         }
     }
     if !last_covers {

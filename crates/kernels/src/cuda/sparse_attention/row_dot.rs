@@ -3,35 +3,39 @@
 //! from version 28 the same launch also zeroes dQ's fp32 accumulator, which the dK/dV
 //! kernels then add their shares into (`sa_rowdot_zero` in `sparse_attention_rows.cuh`).
 
-use super::{file, version_number, warp_rows, SaDims, View};
-use crate::cuda::{cuda_err, DevBuf, Elem, Gpu};
+use super::{file, launch_early, version_number, warp_rows, SaDims, View};
+use crate::cuda::{cuda_err, early_launch, DevBuf, Elem, Gpu};
 use crate::error::Result;
 use cudarc::driver::{LaunchConfig, PushKernelArg};
 
-/// Launches the row-dot for `d`'s rows: `(D, dQ's accumulator zeroed, from version 28)`.
-/// Version 13's kernel takes DV / 8 threads a row with 16-byte loads; earlier ones a warp.
-pub(super) fn row_dot(gpu: &Gpu, defs: &[(&'static str, &'static str)], d: &SaDims, dout: &View, out: &View) -> Result<(DevBuf, Option<DevBuf>)> {
+/// Launches the row-dot for `d`'s rows: `(D, dQ's accumulator zeroed, from version 28)`; that
+/// buffer has `after_dq` more zeroed 4-byte words after dQ's `rows x DQK` (version 29: the
+/// arrival counts of the merged fixed pattern). Version 13's kernel takes DV / 8 threads a row
+/// with 16-byte loads; earlier ones a warp. Version 29 launches it early (`launch_early`): it
+/// waits for the kernels before it at once.
+pub(super) fn row_dot(gpu: &Gpu, defs: &[(&'static str, &'static str)], d: &SaDims, dout: &View, out: &View, after_dq: usize) -> Result<(DevBuf, Option<DevBuf>)> {
     let rows = d.batch * d.heads * d.n;
     let h = d.heads as i32;
     let dsum = gpu.alloc(Elem::F32, rows)?;
     let threads = rows * d.dv / 8;
     if version_number() >= 13 && threads <= i32::MAX as usize {
-        let dq = if version_number() >= 28 { Some(gpu.alloc(Elem::F32, rows * d.dqk)?) } else { None };
+        let count = rows * d.dqk + after_dq;
+        let dq = if version_number() >= 28 { Some(gpu.alloc(Elem::F32, count)?) } else { None };
         let name = if dq.is_some() { "sa_rowdot_zero" } else { "sa_rowdot_packed" };
         let func = gpu.function(file(), defs, name)?;
-        let mut b = gpu.stream.launch_builder(&func);
+        let mut args = early_launch::Args::new();
         let (rows_i, n_i, dp) = (rows as i32, d.n as i32, dsum.ptr(gpu));
-        b.arg(&dout.ptr).arg(&dout.strides).arg(&out.ptr).arg(&out.strides).arg(&rows_i).arg(&h).arg(&n_i).arg(&dp);
-        let (zp, count) = (dq.as_ref().map(|z| z.ptr(gpu)), (rows * d.dqk) as i64);
+        args.arg(&dout.ptr).arg(&dout.strides).arg(&out.ptr).arg(&out.strides).arg(&rows_i).arg(&h).arg(&n_i).arg(&dp);
+        let (zp, count) = (dq.as_ref().map(|z| z.ptr(gpu)), count as i64);
         if let Some(zp) = &zp {
-            b.arg(zp).arg(&count);
+            args.arg(zp).arg(&count);
         }
         let cfg = LaunchConfig { grid_dim: (threads.div_ceil(256) as u32, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
         // SAFETY: matches `sa_rowdot_packed` (or `sa_rowdot_zero`, whose `zero` buffer has
         // `count` floats and, as every allocation, is 16-byte aligned); dsum has `rows` floats;
         // every row of dO and O starts 16-byte aligned (head widths are multiples of 8, views
-        // of aligned buffers).
-        unsafe { b.launch(cfg) }.map_err(cuda_err(format!("launch of {name}")))?;
+        // of aligned buffers). Version 29's kernel waits for the grids before it at once.
+        unsafe { early_launch::launch(gpu, &func, cfg, launch_early(gpu), &mut args, name) }?;
         Ok((dsum, dq))
     } else {
         let func = gpu.function(file(), defs, "sa_rowdot")?;

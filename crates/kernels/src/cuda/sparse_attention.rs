@@ -275,6 +275,7 @@ fn tile_grid(tiles: usize, part: &SaPart, z: usize) -> (u32, u32, u32) {
 fn pack(parts: &[SaPart]) -> Vec<SaPart> {
     parts.iter().map(|p| if version_number() >= 11 { p.packed_columns(TILE) } else { *p }.with_reciprocals()).collect()
 }
+
 /// One part's forward launch: kernel, grid and dynamic shared memory. From version 7, parts
 /// with a window keep 64-row query tiles (`sa_forward_narrow`); from 13, so do parts of at
 /// most `NARROW_Q_LEN` queries a sequence (256: ImageNet's packed columns of 192 rows fill

@@ -1,5 +1,6 @@
 // sparse_attention.cu: versions 1 and 2 of the fused sparse attention kernels (the shared
-// pieces, and the description of the method, are in sparse_attention_common.cuh).
+// pieces are in sparse_attention_common.cuh and sparse_attention_steps.cuh, the description of
+// the method in the former).
 // v1 (SA_VERSION=1): every MMA fragment register loaded with its own shared-memory load;
 // v2 (SA_VERSION=2): fragments loaded with ldmatrix. Both load each tile synchronously.
 

@@ -1,5 +1,5 @@
 // sparse_attention_rows.cuh: the fused sparse attention's small per-row kernels, shared by
-// every version (compiled after sparse_attention_common.cuh): the merge of the parts' outputs
+// every version (compiled after sparse_attention_steps.cuh): the merge of the parts' outputs
 // (`sa_combine`; from version 9 only after a last part that misses rows) and the backward's
 // row-dot D = rowsum(dO * O).
 

@@ -1,6 +1,6 @@
 // sparse_attention_v3.cu: versions 3 to 13 of the fused sparse attention kernels (compiled
 // with SA_VERSION=3..13, so fragments come through ldmatrix as in v2; the shared pieces are in
-// sparse_attention_common.cuh). Version 4 is described at `dq_atomic` below, version 5 at
+// sparse_attention_common.cuh and sparse_attention_steps.cuh). Version 4 is described at `dq_atomic` below, version 5 at
 // `load_pair_async` (in sparse_attention_copy.cuh), version 6 (vector atomics for dQ; the
 // forward's scale folded into the exponent's multiply-add; statistics copied asynchronously)
 // in `dq_atomic`, `online_softmax` and `query_tile_async`, version 7 (two m-tiles per forward
@@ -168,7 +168,7 @@ __device__ __forceinline__ void queue_keys(elem* Ks0, elem* Vs0, int i, const el
 
 // ---------------------------------------------------------------- forward
 
-// `fwd_tile` (common header) for MT m-tiles per warp (rows r0 + 16 mt).
+// `fwd_tile` (sparse_attention_steps.cuh) for MT m-tiles per warp (rows r0 + 16 mt).
 template <bool MASK, int MT>
 __device__ __forceinline__ void fwd_tile_m(float (&o)[MT][DV / 8][4], Rows (&R)[MT], const elem* Qs, const elem* Ks, const elem* Vs, int t0, float sl2, int r0, int lane) {
     float sc[MT][8][4];

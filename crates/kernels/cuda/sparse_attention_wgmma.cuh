@@ -1,9 +1,9 @@
 // sparse_attention_wgmma.cuh: Hopper's warpgroup matrix multiply (wgmma, sm_90a), the tensor-
 // core primitives of version 14 (its kernels: sparse_attention_wgmma.cu, and the forward's
-// wgmma path in sparse_attention_v3.cu). Compiled between the common header and the v3 file;
+// wgmma path in sparse_attention_v3.cu). Compiled between the shared headers and the v3 file;
 // defines SA_WGMMA when it applies (version 14 or later, 64-wide heads, compiled for sm_90a);
 // other widths and GPUs run version 13's kernels (from 15 with its exponential and rescaling
-// changes: `exp2_` and `softmax_tile` in the common header).
+// changes: `exp2_` and `softmax_tile` in sparse_attention_steps.cuh).
 //
 // Why: the v13 dK/dV kernel (mma.sync) keeps the tensor cores busy about a third of the time
 // (H200 profile: 3 blocks of 4 warps an SM, each warp loading whole Q and dO tiles from shared

@@ -15,8 +15,8 @@ pub const FILES: &[(&str, &str)] = &[
     ("reduce.cu", include_str!("../../cuda/reduce.cu")),
     ("softmax.cu", include_str!("../../cuda/softmax.cu")),
     // The versions of the fused sparse attention, each after their shared headers.
-    ("sparse_attention.cu", concat!(include_str!("../../cuda/sparse_attention_parts.cuh"), include_str!("../../cuda/sparse_attention_common.cuh"), include_str!("../../cuda/sparse_attention_rows.cuh"), include_str!("../../cuda/sparse_attention.cu"))),
-    ("sparse_attention_v3.cu", concat!(include_str!("../../cuda/sparse_attention_parts.cuh"), include_str!("../../cuda/sparse_attention_common.cuh"), include_str!("../../cuda/sparse_attention_rows.cuh"), include_str!("../../cuda/sparse_attention_copy.cuh"), include_str!("../../cuda/sparse_attention_ends.cuh"), include_str!("../../cuda/sparse_attention_v3.cu"))),
+    ("sparse_attention.cu", concat!(include_str!("../../cuda/sparse_attention_parts.cuh"), include_str!("../../cuda/sparse_attention_common.cuh"), include_str!("../../cuda/sparse_attention_steps.cuh"), include_str!("../../cuda/sparse_attention_rows.cuh"), include_str!("../../cuda/sparse_attention.cu"))),
+    ("sparse_attention_v3.cu", concat!(include_str!("../../cuda/sparse_attention_parts.cuh"), include_str!("../../cuda/sparse_attention_common.cuh"), include_str!("../../cuda/sparse_attention_steps.cuh"), include_str!("../../cuda/sparse_attention_rows.cuh"), include_str!("../../cuda/sparse_attention_copy.cuh"), include_str!("../../cuda/sparse_attention_ends.cuh"), include_str!("../../cuda/sparse_attention_v3.cu"))),
     // Version 14 adds Hopper's wgmma dK/dV kernel to the v3 file (compiled for sm_90a:
     // `compile::arch_for`).
     (
@@ -24,6 +24,7 @@ pub const FILES: &[(&str, &str)] = &[
         concat!(
             include_str!("../../cuda/sparse_attention_parts.cuh"),
             include_str!("../../cuda/sparse_attention_common.cuh"),
+            include_str!("../../cuda/sparse_attention_steps.cuh"),
             include_str!("../../cuda/sparse_attention_rows.cuh"),
             include_str!("../../cuda/sparse_attention_wgmma.cuh"),
             include_str!("../../cuda/sparse_attention_tma.cuh"),

@@ -254,7 +254,7 @@ fn launch_early(gpu: &Gpu) -> bool {
 
 /// The grid of a tile kernel: `tiles` query or key tiles of `n_seq` sub-sequences for `z`
 /// (batch, head) pairs; from version 10 ordered (z, n_seq, tiles) so that the heaviest tiles
-/// start first (`tile_of` in `sparse_attention_common.cuh`); from version 12 only parts
+/// start first (`tile_of` in `sparse_attention_steps.cuh`); from version 12 only parts
 /// without a window, whose tiles differ in weight.
 fn tile_grid(tiles: usize, part: &SaPart, z: usize) -> (u32, u32, u32) {
     let n_seq = part.n_seq;

@@ -185,6 +185,123 @@ __device__ __forceinline__ void online_softmax(float (&sc)[8][4], Rows& R, float
     if (softmax_tile<MASK>(sc, R, alpha, t0, sl2, lane)) rescale_rows(o, alpha);
 }
 
+#if SA_VERSION >= 30
+// Version 30: the forward's softmax with fewer instructions between its two products (the
+// H200 profile of v29's forward: its issue slots, MUFU and tensor pipes each 40-50% busy, the
+// ImageNet forward's issue slots 60-67%, so instructions count).
+//  - No tile maximum in the usual case. Once a row has a running max m, P = 2^(S sl2 - m) is
+//    computed against it straight away and packed to the element type; one packed maximum of
+//    the thread's 16 pairs (`max.bf16x2`) checks that no P exceeds 2^8, version 15's bound.
+//    Only when one does (or a row has no max yet) does the tile take v15's path: its maximum
+//    (32 comparisons and 4 shuffles a thread), the new running max, O rescaled, P again.
+//  - The row sums by the tensor cores: P times a column of ones, in the same products as P V
+//    (`sums`: every column of that 8-wide accumulator holds the row's sum), instead of 32
+//    additions a thread; the sum is then of P as rounded for P V, the same weights.
+// v29's 64-row wgmma forward ran ~311 instructions a warp per key tile (enwik8); these two
+// take out ~70.
+
+// The largest p that needs no new running max (v15's bound, 2^8), as an element's bits: the
+// bits of non-negative bf16 / fp16 values order like their values (inf and NaN above all).
+template <typename T> struct PackedP;
+template <> struct PackedP<__nv_bfloat16> {
+    static constexpr unsigned LIMIT = 0x4380;  // 256 in bf16
+    static __device__ __forceinline__ unsigned max(unsigned a, unsigned b) {
+        unsigned r;
+        asm("max.bf16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
+        return r;
+    }
+};
+template <> struct PackedP<__half> {
+    static constexpr unsigned LIMIT = 0x5C00;  // 256 in fp16
+    static __device__ __forceinline__ unsigned max(unsigned a, unsigned b) {
+        unsigned r;
+        asm("max.f16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
+        return r;
+    }
+};
+
+// P = 2^(S sl2 - m) of the warp's rows (m[0]: row g, m[1]: row g + 8), packed as the A
+// fragments of four K-steps (`frag_regs`); masked scores (-inf) give 0.
+__device__ __forceinline__ void exp_packed(unsigned (&pa)[4][4], const float (&sc)[8][4], const float (&m)[2], float sl2) {
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+        float x0[4], x1[4];
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+            x0[e] = exp2_(fmaf(sc[2 * k][e], sl2, -m[e >> 1]));
+            x1[e] = exp2_(fmaf(sc[2 * k + 1][e], sl2, -m[e >> 1]));
+        }
+        frag_regs(pa[k], x0, x1);
+    }
+}
+
+// Whether every packed p of the thread is at most 2^8.
+__device__ __forceinline__ bool p_within_bound(const unsigned (&pa)[4][4]) {
+    unsigned m[4];
+#pragma unroll
+    for (int k = 0; k < 4; ++k) m[k] = PackedP<elem>::max(PackedP<elem>::max(pa[k][0], pa[k][1]), PackedP<elem>::max(pa[k][2], pa[k][3]));
+    const unsigned top = PackedP<elem>::max(PackedP<elem>::max(m[0], m[1]), PackedP<elem>::max(m[2], m[3]));
+    return (top & 0xFFFF) <= PackedP<elem>::LIMIT && (top >> 16) <= PackedP<elem>::LIMIT;
+}
+
+// The online softmax of one key tile (`softmax_tile`'s job) with P packed into `pa`; returns
+// whether O and the row sums need rescaling by alpha.
+template <bool MASK>
+__device__ __forceinline__ bool softmax_packed(float (&sc)[8][4], Rows& R, unsigned (&pa)[4][4], float (&alpha)[2], int t0, float sl2, int lane) {
+    const int c2 = (lane & 3) * 2;
+    if (MASK) {
+#pragma unroll
+        for (int j = 0; j < 8; ++j)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                const int i = e >> 1, m = t0 + j * 8 + c2 + (e & 1);
+                if (!(m >= R.lo[i] && m <= R.hi[i])) sc[j][e] = -INFINITY;
+            }
+    }
+    alpha[0] = alpha[1] = 1.f;
+    if (__all_sync(0xffffffff, R.m_run[0] != -INFINITY && R.m_run[1] != -INFINITY)) {
+        exp_packed(pa, sc, R.m_run, sl2);
+        if (__all_sync(0xffffffff, p_within_bound(pa))) return false;
+    }
+    // v15's path: the tile maximum, a new running max, P against it
+    float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int j = 0; j < 8; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) mx[e >> 1] = fmaxf(mx[e >> 1], sc[j][e]);
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+        mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffff, mx[i], 1));
+        mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffff, mx[i], 2));
+        const float m_new = fmaxf(R.m_run[i], mx[i] * sl2), m_use = m_new == -INFINITY ? 0.f : m_new;
+        alpha[i] = exp2_(R.m_run[i] - m_use);
+        R.m_run[i] = m_new;
+        mx[i] = m_use;
+    }
+    exp_packed(pa, sc, mx, sl2);
+    return true;
+}
+
+// O and the row sums *= alpha (row g: alpha[0], row g + 8: alpha[1]).
+__device__ __forceinline__ void rescale_with_sums(float (&o)[DV / 8][4], float (&sums)[4], const float (&alpha)[2]) {
+    rescale_rows(o, alpha);
+    sums[0] *= alpha[0];
+    sums[1] *= alpha[0];
+    sums[2] *= alpha[1];
+    sums[3] *= alpha[1];
+}
+
+// The B fragment (k16 x n8) of a column block of ones.
+__device__ __forceinline__ void ones_fragment(unsigned (&b)[2]) { b[0] = b[1] = MMA::pack(1.f, 1.f); }
+
+// The row sums as `fwd_merge` expects them: spread over the 4 lanes of a row, which it adds
+// (here the first lane holds the whole sum, the others 0, so the addition is exact).
+__device__ __forceinline__ void sums_to_rows(Rows& R, const float (&sums)[4], int lane) {
+    R.l_run[0] = (lane & 3) == 0 ? sums[0] : 0.f;
+    R.l_run[1] = (lane & 3) == 0 ? sums[2] : 0.f;
+}
+#endif
+
 // Forward, one key tile (keys t0 .. t0 + 63 in Ks, Vs): S = Q K^T, online softmax, O += P V,
 // for the warp's 16 query rows.
 template <bool MASK = true>

@@ -178,6 +178,40 @@ __device__ __forceinline__ void fwd_tile_m(float (&o)[MT][DV / 8][4], Rows (&R)[
     warp_xb_m<MT, DV, LDV>(o, sc, Vs, lane);  // O += P V
 }
 
+#if SA_VERSION >= 30
+// Version 30 (`softmax_packed` in sparse_attention_steps.cuh): `fwd_tile_m` with P packed by
+// the softmax and the row sums from the tensor cores, P times a column block of ones after
+// each K-step's P V products (one more mma of four columns' worth a K-step: `sums`).
+template <bool MASK, int MT>
+__device__ __forceinline__ void fwd_tile_sums(float (&o)[MT][DV / 8][4], float (&sums)[MT][4], Rows (&R)[MT], const elem* Qs, const elem* Ks, const elem* Vs, int t0, float sl2, int r0, int lane) {
+    float sc[MT][8][4];
+    warp_abt_m<MT, DQK, LDQ, LDQ>(sc, Qs, r0, Ks, lane);
+    unsigned pa[MT][4][4];
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) {
+        float alpha[2];
+        if (softmax_packed<MASK>(sc[mt], R[mt], pa[mt], alpha, t0, sl2, lane)) rescale_with_sums(o[mt], sums[mt], alpha);
+    }
+    unsigned ones[2];
+    ones_fragment(ones);
+#pragma unroll
+    for (int t = 0; t < 4; ++t) {  // O += P V, sums += P 1
+#pragma unroll
+        for (int j = 0; j < DV / 8; j += 2) {
+            unsigned bb[4];
+            frag_b2(bb, Vs, LDV, t * 16, j * 8, lane);
+#pragma unroll
+            for (int mt = 0; mt < MT; ++mt) {
+                MMA::run(o[mt][j], pa[mt][t], bb);
+                MMA::run(o[mt][j + 1], pa[mt][t], bb + 2);
+            }
+        }
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) MMA::run(sums[mt], pa[mt][t], ones);
+    }
+}
+#endif
+
 #ifdef SA_WGMMA
 // Version 14: `fwd_tile_m` on wgmma. The warpgroup computes MT 64-row halves of the query
 // tile (warp w: rows 64 mt + 16 w), S = Q K^T from the swizzled shared tiles, then, after the
@@ -205,6 +239,39 @@ __device__ __forceinline__ void fwd_tile_wg(float (&o)[MT][DV / 8][4], Rows (&R)
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt) wg_hold(o[mt]);
 }
+#if SA_VERSION >= 30
+// Version 30: `fwd_tile_sums` on wgmma; the column of ones is a 1 KB shared tile (`ones`, n8
+// products: `wg_sums`).
+template <bool MASK, int MT>
+__device__ __forceinline__ void fwd_tile_wg_sums(float (&o)[MT][DV / 8][4], float (&sums)[MT][4], Rows (&R)[MT], const elem* Qs, const elem* Ks, const elem* Vs, const elem* ones, int t0, float sl2, int lane) {
+    float sc[MT][8][4];
+    wg_fence();
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) wg_abt(sc[mt], Qs + mt * 64 * 64, Ks);
+    wg_commit();
+    wg_wait<0>();
+    unsigned pa[MT][4][4];
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) {
+        wg_hold(sc[mt]);
+        float alpha[2];
+        if (softmax_packed<MASK>(sc[mt], R[mt], pa[mt], alpha, t0, sl2, lane)) rescale_with_sums(o[mt], sums[mt], alpha);
+    }
+    wg_fence();
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) {
+        wg_xb(o[mt], pa[mt], Vs);  // O += P V
+        wg_sums(sums[mt], pa[mt], ones);
+    }
+    wg_commit();
+    wg_wait<0>();
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) {
+        wg_hold(o[mt]);
+        wg_hold4(sums[mt]);
+    }
+}
+#endif
 #endif
 
 // Version 7: each warp of the forward owns FMT = 2 m-tiles (32 query rows, 128 per block) when
@@ -296,6 +363,20 @@ __device__ __forceinline__ void forward_tiles(const elem* q, const elem* k, cons
         R[mt] = rows_of(P, s, p0, p_last, off, rows_from(mt), lane);
         zero(o[mt]);
     }
+#if SA_VERSION >= 30
+    float sums[MT][4];  // the rows' sums (version 30: `fwd_tile_sums`)
+    zero(sums);
+#ifdef SA_WGMMA
+    // wgmma's column of ones, after the value stages (made visible to the tensor cores by the
+    // proxy fence and barrier before the first tile)
+    elem* ones = Vs0 + 2 * BK * LV;
+    if (WG) {
+        const unsigned one = MMA::pack(1.f, 1.f);
+        ((uint2*)ones)[threadIdx.x] = make_uint2(one, one);
+        static_assert(NTHREADS * 8 == 1024, "one 8-byte store a thread fills the 1 KB tile");
+    }
+#endif
+#endif
     load_tile_async<DQK, LQK, BQF, WG>(Qs, qb, sq.t, qrow);
 #if SA_VERSION >= 5
     // Every row of the tile sees keys t0 .. t0 + BK - 1 when the last row's lower bound and the
@@ -316,6 +397,18 @@ __device__ __forceinline__ void forward_tiles(const elem* q, const elem* k, cons
 #ifdef SA_TMA
         if (TMA) mbar_wait(&landed[i & 1], (i >> 1) & 1);
 #endif
+#if SA_VERSION >= 30
+#ifdef SA_WGMMA
+        if constexpr (WG) {
+            if (whole) fwd_tile_wg_sums<false>(o, sums, R, Qs, Ks, Vs, ones, t0, sl2, lane);
+            else fwd_tile_wg_sums<true>(o, sums, R, Qs, Ks, Vs, ones, t0, sl2, lane);
+        } else
+#endif
+        {
+            if (whole) fwd_tile_sums<false>(o, sums, R, Qs, Ks, Vs, t0, sl2, r0, lane);
+            else fwd_tile_sums<true>(o, sums, R, Qs, Ks, Vs, t0, sl2, r0, lane);
+        }
+#else
 #ifdef SA_WGMMA
         if constexpr (WG) {
             if (whole) fwd_tile_wg<false>(o, R, Qs, Ks, Vs, t0, sl2, lane);
@@ -326,7 +419,12 @@ __device__ __forceinline__ void forward_tiles(const elem* q, const elem* k, cons
             if (whole) fwd_tile_m<false>(o, R, Qs, Ks, Vs, t0, sl2, r0, lane);
             else fwd_tile_m<true>(o, R, Qs, Ks, Vs, t0, sl2, r0, lane);
         }
+#endif
     });
+#if SA_VERSION >= 30
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) sums_to_rows(R[mt], sums[mt], lane);
+#endif
 #else
     pipelined(tiles, issue, [&](int i) { fwd_tile_m<true>(o, R, Qs, Ks0 + (i & 1) * BK * LDQ, Vs0 + (i & 1) * BK * LDV, first + i * BK, sl2, r0, lane); });
 #endif

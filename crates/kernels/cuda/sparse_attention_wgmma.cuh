@@ -89,6 +89,27 @@ __device__ __forceinline__ void wg_xb(float (&d)[8][4], const unsigned (&a)[4][4
 #pragma unroll
     for (int k = 0; k < 4; ++k) wg_rs<1>(d, a[k], db + k * WG_MN_MAJOR_STEP, true);
 }
+#if SA_VERSION >= 30
+// Version 30: d (+)= A B over 8 columns (m64n8k16), A from registers, B K-major in shared
+// memory: the forward's row sums, B a 1 KB tile of ones (one 128-byte swizzle atom, 8 rows of
+// 64 elements; all its bits alike, so the swizzle cannot move anything).
+#define WG_RS8(T) asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %9, 0;\nwgmma.mma_async.sync.aligned.m64n8k16.f32." T "." T " {%0, %1, %2, %3}, {%4, %5, %6, %7}, %8, p, 1, 1, 0;\n}\n" \
+                               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]) : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"((int)accumulate))
+__device__ __forceinline__ void wg_rs8(float (&d)[4], const unsigned (&a)[4], u64 db, bool accumulate) {
+    if constexpr (elem_is_half<elem>::value) WG_RS8("f16");
+    else WG_RS8("bf16");
+}
+// sums += X 1 (X as packed A fragments): every column of `sums` holds its rows' sums.
+__device__ __forceinline__ void wg_sums(float (&sums)[4], const unsigned (&a)[4][4], const elem* ones) {
+    const u64 db = wg_desc(ones);
+#pragma unroll
+    for (int k = 0; k < 4; ++k) wg_rs8(sums, a[k], db + k * WG_K_MAJOR_STEP, true);
+}
+__device__ __forceinline__ void wg_hold4(float (&d)[4]) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) asm volatile("" : "+f"(d[e])::"memory");
+}
+#endif
 // Four 8 x 8 matrices of 16-bit elements to shared memory (sm_90), a[i] of each lane holding
 // matrix i in the mma layout; each lane gives the address of one 16-byte matrix row.
 __device__ __forceinline__ void stsm_x4(elem* p, const unsigned (&a)[4]) {

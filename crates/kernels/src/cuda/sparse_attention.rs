@@ -128,10 +128,10 @@ pub fn version() -> &'static str {
 }
 
 /// Every kernel version, oldest first; the last is the default.
-pub const VERSIONS: &[&str] = &["1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16", "17", "18", "19", "20", "21", "22", "23", "24", "25", "26", "27", "28", "29"];
+pub const VERSIONS: &[&str] = &["1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16", "17", "18", "19", "20", "21", "22", "23", "24", "25", "26", "27", "28", "29", "30"];
 
 fn version_number() -> u32 {
-    version().parse().unwrap_or(29)
+    version().parse().unwrap_or(30)
 }
 
 /// The source file of kernel version `version` (also what `compile::all_variants` compiles).
@@ -174,9 +174,10 @@ fn streamed_maps(gpu: &Gpu, e: Elem, d: &SaDims, [a, b]: [&View; 2], shape: Opti
 }
 
 /// `sa_forward[_narrow]_wg`'s dynamic shared memory with query tiles of `q_rows` rows: the Q
-/// tile and two stages of K and V, unpadded, plus up to 1 KiB of alignment.
+/// tile and two stages of K and V, unpadded, plus up to 1 KiB of alignment (from version 30
+/// and 1 KiB more: the tile of ones whose products give the row sums).
 fn wgmma_forward_shared_bytes(e: Elem, q_rows: usize) -> usize {
-    (q_rows + 4 * TILE) * TILE * e.size() + 1024
+    (q_rows + 4 * TILE) * TILE * e.size() + if version_number() >= 30 { 2048 } else { 1024 }
 }
 /// Dynamic shared memory (bytes) of the backward's tile kernels: (dQ, dK/dV). From version 3
 /// they keep two stages of the tiles they stream; from 4 the dK/dV kernel adds the dS^T tile.

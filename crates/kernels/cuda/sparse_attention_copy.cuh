@@ -107,7 +107,9 @@ __device__ __forceinline__ void load_pair_async(elem* t1, const elem* b1, i64 st
 }
 // v6: a query tile's statistics join the tile's asynchronous copy (4-byte cp.async, the
 // log-sum-exp unscaled), instead of global loads that stalled the issuing warps.
-__device__ __forceinline__ void query_tile_async(QueryTile& T, const Part& P, int s, int t0, int qc, int off, i64 bh, const float* lse, const float* dsum) {
+// Version 31: `bounds` false leaves out the visibility bounds, for a tile the caller knows to
+// be seen whole (its steps read only lse and D).
+__device__ __forceinline__ void query_tile_async(QueryTile& T, const Part& P, int s, int t0, int qc, int off, i64 bh, const float* lse, const float* dsum, bool bounds = true) {
 #if SA_VERSION >= 28
     // Version 28: one statistic of one query a thread, over all 128 threads (threads 0-63: the
     // lower bound and lse; 64-127: the upper bound and D), not both of one query by 64 threads
@@ -116,7 +118,8 @@ __device__ __forceinline__ void query_tile_async(QueryTile& T, const Part& P, in
     const int r = threadIdx.x & (BQ - 1), p = t0 + r;
     const bool ok = p < qc, upper = threadIdx.x >= BQ;
     const i64 row = ok ? bh + q_row(P, s, p) : 0;
-    if (upper) T.hi[r] = ok ? hi_of(P, p, off) : -1;
+    if (!bounds) {
+    } else if (upper) T.hi[r] = ok ? hi_of(P, p, off) : -1;
     else T.lo[r] = ok ? lo_of(P, p) : 1;
     const unsigned dst = (unsigned)__cvta_generic_to_shared(upper ? &T.d[r] : &T.lse2[r]);
     asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(dst), "l"((upper ? dsum : lse) + row), "r"(ok ? 4 : 0));

@@ -63,15 +63,32 @@ extern "C" __global__ void sa_rowdot_packed(const elem* dout, Str3 sd, const ele
     rowdot_packed(dout, sd, out, so, rows, H, n, d);
 }
 #if SA_VERSION >= 28
+// zero[0 .. count) = 0 (16-byte aligned), spread over the whole grid.
+__device__ __forceinline__ void zero_fill(float* zero, i64 count) {
+    const i64 tid = (i64)blockIdx.x * blockDim.x + threadIdx.x, threads = (i64)gridDim.x * blockDim.x;
+    float4* z4 = reinterpret_cast<float4*>(zero);
+    for (i64 j = tid; j < count / 4; j += threads) z4[j] = make_float4(0.f, 0.f, 0.f, 0.f);
+    for (i64 j = count / 4 * 4 + tid; j < count; j += threads) zero[j] = 0.f;
+}
 // Version 28: `sa_rowdot_packed`, and in the same pass the zero fill of the backward's fp32 dQ
 // accumulator (`zero`: `count` floats, 16-byte aligned), which was a memset of its own before
 // it: one launch where there were two, the loads of dO and O in flight beside the stores.
 extern "C" __global__ void sa_rowdot_zero(const elem* dout, Str3 sd, const elem* out, Str3 so, int rows, int H, int n, float* d, float* zero, i64 count) {
     SA_AFTER_PREVIOUS_GRID();  // (version 29: launched early; O and dO come from earlier kernels)
     rowdot_packed(dout, sd, out, so, rows, H, n, d);
-    const i64 tid = (i64)blockIdx.x * blockDim.x + threadIdx.x, threads = (i64)gridDim.x * blockDim.x;
-    float4* z4 = reinterpret_cast<float4*>(zero);
-    for (i64 j = tid; j < count / 4; j += threads) z4[j] = make_float4(0.f, 0.f, 0.f, 0.f);
-    for (i64 j = count / 4 * 4 + tid; j < count; j += threads) zero[j] = 0.f;
+    zero_fill(zero, count);
+}
+#endif
+#if SA_VERSION >= 31
+// Version 31: `sa_rowdot_zero`, and each row's log-sum-exp as the dK/dV kernels use it, in
+// log2 units with version 19's bias: lse2 = lse log2(e) - log2(scale). Each dK/dV step did
+// that for each of its thread's 16 queries (16 multiply-adds a thread a step, every query
+// tile as often as key tiles see it); here it is once a row.
+extern "C" __global__ void sa_rowdot_zero_lse(const elem* dout, Str3 sd, const elem* out, Str3 so, int rows, int H, int n, float* d, float* zero, i64 count, const float* lse, float scale, float* lse2) {
+    SA_AFTER_PREVIOUS_GRID();
+    rowdot_packed(dout, sd, out, so, rows, H, n, d);
+    const int tid = blockIdx.x * blockDim.x + threadIdx.x;
+    if (tid < rows) lse2[tid] = fmaf(lse[tid], LOG2E, LSE_BIAS(scale));
+    zero_fill(zero, count);
 }
 #endif

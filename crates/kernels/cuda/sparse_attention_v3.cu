@@ -150,6 +150,23 @@ __device__ __forceinline__ TileBand query_band(const Part& P, int m0, int off, i
 __device__ __forceinline__ bool tile_sees_block(const Part& P, int t0, int qc, int m0, int off) {
     return t0 + BQ <= qc && lo_of(P, t0 + BQ - 1) <= m0 && hi_of(P, t0, off) >= m0 + BK - 1;
 }
+#if SA_VERSION >= 31
+// Version 31: a dK/dV block's steps know a query tile is seen whole without working it out
+// again each step (`tile_sees_block`, ~40 instructions a thread, and the tile's bounds in
+// `query_tile_async`, as many again): in a part with no window and no segments every query
+// sees keys from 0 up to hi(p), which never falls as p grows, so once a full tile sees the
+// block whole, every later full tile does. `was`: the step before was whole.
+struct WholeTiles {
+    bool sticky, was;
+    __device__ __forceinline__ bool next(const Part& P, int t0, int qc, int m0, int off) {
+        was = (sticky && was && t0 + BQ <= qc) || tile_sees_block(P, t0, qc, m0, off);
+        return was;
+    }
+    // whether the tile at t0, not yet reached, is known to be whole (its bounds not needed)
+    __device__ __forceinline__ bool known(int t0, int qc) const { return sticky && was && t0 + BQ <= qc; }
+};
+__device__ __forceinline__ WholeTiles whole_tiles(const Part& P) { return WholeTiles{P.window == 0 && P.seg == INT_MAX, false}; }
+#endif
 
 // Queues the copy of keys and values t0 .. t0 + BK - 1 into stage i & 1 of Ks0 / Vs0 (SWZ:
 // version 14's unpadded, swizzled wgmma tiles).
@@ -518,11 +535,18 @@ extern "C" __global__ void DKDV_BOUNDS sa_backward_dkdv(const elem* q, const ele
 #endif
     const TileBand qt = query_band(P, m0, off, qc);
     const int first = qt.first, tiles = qt.tiles;
+#if SA_VERSION >= 31
+    WholeTiles whole = whole_tiles(P);
+#endif
     auto issue = [&](int i) {
         int t0 = first + i * BQ, st = i & 1;
         auto qrow = [&](int r) -> i64 { return t0 + r < qc ? q_row(P, s, t0 + r) : -1; };
 #if SA_VERSION >= 6
+#if SA_VERSION >= 31
+        query_tile_async(T[st], P, s, t0, qc, off, bh, lse, dsum, !whole.known(t0, qc));
+#else
         query_tile_async(T[st], P, s, t0, qc, off, bh, lse, dsum);
+#endif
 #else
         query_tile(T[st], nullptr, P, s, t0, qc, off, bh, lse, dsum);
 #endif
@@ -544,7 +568,11 @@ extern "C" __global__ void DKDV_BOUNDS sa_backward_dkdv(const elem* q, const ele
     pipelined(tiles, issue, [&](int i) {
         const int t0 = first + i * BQ;
         const elem *Qs = Qs0 + (i & 1) * BQ * LDQ, *dOs = dOs0 + (i & 1) * BQ * LDV;
+#if SA_VERSION >= 31
+        if (whole.next(P, t0, qc, m0, off)) dkdv_tile<false>(dka, dva, my_key, T[i & 1], Ks, Vs, Qs, dOs, sl2, warp, lane, dSs, lse_bias);
+#else
         if (tile_sees_block(P, t0, qc, m0, off)) dkdv_tile<false>(dka, dva, my_key, T[i & 1], Ks, Vs, Qs, dOs, sl2, warp, lane, dSs, lse_bias);
+#endif
         else dkdv_tile<true>(dka, dva, my_key, T[i & 1], Ks, Vs, Qs, dOs, sl2, warp, lane, dSs, lse_bias);
         __syncthreads();  // every warp's dS^T rows are in dSs
         dq_atomic(dq, bh, P, s, t0, qc, dSs, Ks, DQ_SCALE(scale), warp, lane);

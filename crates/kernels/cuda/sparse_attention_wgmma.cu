@@ -152,6 +152,19 @@ __device__ __forceinline__ void dkdv_wg(const Tile t, const elem* q, const elem*
         if (qt.tiles > 0) first = min(first, qt.first), end = max(end, qt.first + qt.tiles * BQ);
     }
     const int tiles = end > first ? (end - first) / BQ : 0;
+#if SA_VERSION >= 31
+    // (version 31; not with two key tiles, whose kernel, at 255 registers, then spilled in its
+    // loop: H200, n = 1,048,576's column part 6.64 -> 7.81 ms)
+    WholeTiles whole[KT];
+#pragma unroll
+    for (int hf = 0; hf < KT; ++hf) whole[hf] = KT == 1 ? whole_tiles(P) : WholeTiles{false, false};
+    auto known_whole = [&](int t0) {
+        bool all = true;
+#pragma unroll
+        for (int hf = 0; hf < KT; ++hf) all = all && whole[hf].known(t0, qc);
+        return all;
+    };
+#endif
 #ifdef SA_TMA
     __shared__ u64 landed[2];  // stage st's Q and dO tiles have landed (TMA)
     if (TMA && threadIdx.x == 0) tma_stages_init(landed);
@@ -168,7 +181,11 @@ __device__ __forceinline__ void dkdv_wg(const Tile t, const elem* q, const elem*
     auto issue = [&](int i) {
         const int t0 = first + i * BQ, st = i & 1;
         auto qrow = [&](int r) -> i64 { return t0 + r < qc ? q_row(P, s, t0 + r) : -1; };
+#if SA_VERSION >= 31
+        query_tile_async(T[st], P, s, t0, qc, off, bh, lse, dsum, !known_whole(t0));
+#else
         query_tile_async(T[st], P, s, t0, qc, off, bh, lse, dsum);
+#endif
 #ifdef SA_TMA
         if constexpr (TMA) {
             if (threadIdx.x == 0 && (!LATE || i == 0)) issue_qdo(i);
@@ -209,7 +226,11 @@ __device__ __forceinline__ void dkdv_wg(const Tile t, const elem* q, const elem*
             wg_wait<0>();
             wg_hold(st);
             wg_hold(dpt);
+#if SA_VERSION >= 31
+            if (whole[hf].next(P, t0, qc, m0 + hf * 64, off)) ds_from_scores<false>(st, dpt, my_key[hf], T[i & 1], sl2, lane, lse_bias);
+#else
             if (tile_sees_block(P, t0, qc, m0 + hf * 64, off)) ds_from_scores<false>(st, dpt, my_key[hf], T[i & 1], sl2, lane, lse_bias);
+#endif
             else ds_from_scores<true>(st, dpt, my_key[hf], T[i & 1], sl2, lane, lse_bias);
             unsigned pa[4][4], ds[4][4];
             pack_rows(pa, st);

@@ -128,10 +128,10 @@ pub fn version() -> &'static str {
 }
 
 /// Every kernel version, oldest first; the last is the default.
-pub const VERSIONS: &[&str] = &["1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16", "17", "18", "19", "20", "21", "22", "23", "24", "25", "26", "27", "28", "29", "30"];
+pub const VERSIONS: &[&str] = &["1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16", "17", "18", "19", "20", "21", "22", "23", "24", "25", "26", "27", "28", "29", "30", "31"];
 
 fn version_number() -> u32 {
-    version().parse().unwrap_or(30)
+    version().parse().unwrap_or(31)
 }
 
 /// The source file of kernel version `version` (also what `compile::all_variants` compiles).
@@ -372,7 +372,7 @@ pub fn backward(gpu: &Gpu, e: Elem, d: SaDims, q: View, k: View, v: View, out: V
     if version_number() >= 8 {
         return backward_v8(gpu, e, d, [q, k, v, dout, out], lse, parts, scale);
     }
-    let (dsum, _) = row_dot::row_dot(gpu, &defs, &d, &dout, &out, 0)?;  // D = rowsum(dO * O)
+    let (dsum, _, _) = row_dot::row_dot(gpu, &defs, &d, &dout, &out, 0, None)?;  // D = rowsum(dO * O)
     let dq = gpu.zeros(Elem::F32, rows * d.dqk)?;
     let dk = gpu.zeros(Elem::F32, rows * d.dqk)?;
     let dv = gpu.zeros(Elem::F32, rows * d.dv)?;
@@ -476,7 +476,9 @@ fn backward_v8(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v, dout, out]: [View; 5], l
     // D = rowsum(dO * O); from version 28 the same launch zeroes dQ's fp32 accumulator (from
     // 29 with the arrival counts after it)
     let zeroed_after_dq = if version_number() >= 29 { arrival_keys } else { 0 };
-    let (dsum, dq_zeroed) = row_dot::row_dot(gpu, &defs, &d, &dout, &out, zeroed_after_dq)?;
+    // (version 31: with lse in the units the dK/dV kernels use, which they then read instead)
+    let (dsum, dq_zeroed, lse2) = row_dot::row_dot(gpu, &defs, &d, &dout, &out, zeroed_after_dq, (version_number() >= 31).then_some((lse, scale)))?;
+    let lse = lse2.as_ref().map_or(lse, |b| b.ptr(gpu));
     let dq = match dq_zeroed {
         Some(dq) => dq,
         None => gpu.zeros(Elem::F32, rows * d.dqk)?,

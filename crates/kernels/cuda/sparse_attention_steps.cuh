@@ -300,6 +300,38 @@ __device__ __forceinline__ void sums_to_rows(Rows& R, const float (&sums)[4], in
     R.l_run[0] = (lane & 3) == 0 ? sums[0] : 0.f;
     R.l_run[1] = (lane & 3) == 0 ? sums[2] : 0.f;
 }
+
+// Version 30's `fwd_tile_m` (sparse_attention_v3.cu): P packed by the softmax, and the row sums
+// from the tensor cores, P times a column block of ones after each K-step's P V products (one
+// more mma a K-step: `sums`).
+template <bool MASK, int MT>
+__device__ __forceinline__ void fwd_tile_sums(float (&o)[MT][DV / 8][4], float (&sums)[MT][4], Rows (&R)[MT], const elem* Qs, const elem* Ks, const elem* Vs, int t0, float sl2, int r0, int lane) {
+    float sc[MT][8][4];
+    warp_abt_m<MT, DQK, LDQ, LDQ>(sc, Qs, r0, Ks, lane);
+    unsigned pa[MT][4][4];
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) {
+        float alpha[2];
+        if (softmax_packed<MASK>(sc[mt], R[mt], pa[mt], alpha, t0, sl2, lane)) rescale_with_sums(o[mt], sums[mt], alpha);
+    }
+    unsigned ones[2];
+    ones_fragment(ones);
+#pragma unroll
+    for (int t = 0; t < 4; ++t) {  // O += P V, sums += P 1
+#pragma unroll
+        for (int j = 0; j < DV / 8; j += 2) {
+            unsigned bb[4];
+            frag_b2(bb, Vs, LDV, t * 16, j * 8, lane);
+#pragma unroll
+            for (int mt = 0; mt < MT; ++mt) {
+                MMA::run(o[mt][j], pa[mt][t], bb);
+                MMA::run(o[mt][j + 1], pa[mt][t], bb + 2);
+            }
+        }
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) MMA::run(sums[mt], pa[mt][t], ones);
+    }
+}
 #endif
 
 // Forward, one key tile (keys t0 .. t0 + 63 in Ks, Vs): S = Q K^T, online softmax, O += P V,

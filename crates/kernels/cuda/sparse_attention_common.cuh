@@ -76,6 +76,13 @@ template <> struct Mma<__nv_bfloat16> {
         __nv_bfloat162 v = __floats2bfloat162_rn(x, y);
         return *(unsigned*)&v;
     }
+    // (version 30) the larger of two packed pairs, elementwise; 256 as an element's bits
+    static __device__ __forceinline__ unsigned max2(unsigned a, unsigned b) {
+        unsigned r;
+        asm("max.bf16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
+        return r;
+    }
+    static __device__ __forceinline__ constexpr unsigned bits_256() { return 0x4380; }
 };
 template <> struct Mma<__half> {
     static __device__ __forceinline__ void run(float c[4], const unsigned a[4], const unsigned b[2]) {
@@ -87,6 +94,12 @@ template <> struct Mma<__half> {
         __half2 v = __floats2half2_rn(x, y);
         return *(unsigned*)&v;
     }
+    static __device__ __forceinline__ unsigned max2(unsigned a, unsigned b) {
+        unsigned r;
+        asm("max.f16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
+        return r;
+    }
+    static __device__ __forceinline__ constexpr unsigned bits_256() { return 0x5C00; }
 };
 typedef Mma<elem> MMA;
 

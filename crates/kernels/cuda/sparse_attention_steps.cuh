@@ -200,26 +200,6 @@ __device__ __forceinline__ void online_softmax(float (&sc)[8][4], Rows& R, float
 // v29's 64-row wgmma forward ran ~311 instructions a warp per key tile (enwik8); these two
 // take out ~70.
 
-// The largest p that needs no new running max (v15's bound, 2^8), as an element's bits: the
-// bits of non-negative bf16 / fp16 values order like their values (inf and NaN above all).
-template <typename T> struct PackedP;
-template <> struct PackedP<__nv_bfloat16> {
-    static constexpr unsigned LIMIT = 0x4380;  // 256 in bf16
-    static __device__ __forceinline__ unsigned max(unsigned a, unsigned b) {
-        unsigned r;
-        asm("max.bf16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
-        return r;
-    }
-};
-template <> struct PackedP<__half> {
-    static constexpr unsigned LIMIT = 0x5C00;  // 256 in fp16
-    static __device__ __forceinline__ unsigned max(unsigned a, unsigned b) {
-        unsigned r;
-        asm("max.f16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
-        return r;
-    }
-};
-
 // P = 2^(S sl2 - m) of the warp's rows (m[0]: row g, m[1]: row g + 8), packed as the A
 // fragments of four K-steps (`frag_regs`); masked scores (-inf) give 0.
 __device__ __forceinline__ void exp_packed(unsigned (&pa)[4][4], const float (&sc)[8][4], const float (&m)[2], float sl2) {
@@ -235,13 +215,15 @@ __device__ __forceinline__ void exp_packed(unsigned (&pa)[4][4], const float (&s
     }
 }
 
-// Whether every packed p of the thread is at most 2^8.
+// Whether every packed p of the thread is at most 2^8, v15's bound (`MMA::max2`, then the bits
+// of the largest: those of non-negative bf16 / fp16 values order like their values, inf and
+// NaN above all).
 __device__ __forceinline__ bool p_within_bound(const unsigned (&pa)[4][4]) {
     unsigned m[4];
 #pragma unroll
-    for (int k = 0; k < 4; ++k) m[k] = PackedP<elem>::max(PackedP<elem>::max(pa[k][0], pa[k][1]), PackedP<elem>::max(pa[k][2], pa[k][3]));
-    const unsigned top = PackedP<elem>::max(PackedP<elem>::max(m[0], m[1]), PackedP<elem>::max(m[2], m[3]));
-    return (top & 0xFFFF) <= PackedP<elem>::LIMIT && (top >> 16) <= PackedP<elem>::LIMIT;
+    for (int k = 0; k < 4; ++k) m[k] = MMA::max2(MMA::max2(pa[k][0], pa[k][1]), MMA::max2(pa[k][2], pa[k][3]));
+    const unsigned top = MMA::max2(MMA::max2(m[0], m[1]), MMA::max2(m[2], m[3]));
+    return (top & 0xFFFF) <= MMA::bits_256() && (top >> 16) <= MMA::bits_256();
 }
 
 // The online softmax of one key tile (`softmax_tile`'s job) with P packed into `pa`; returns

@@ -199,14 +199,19 @@ __device__ __forceinline__ void fwd_tile_m(float (&o)[MT][DV / 8][4], Rows (&R)[
 // Version 14: `fwd_tile_m` on wgmma. The warpgroup computes MT 64-row halves of the query
 // tile (warp w: rows 64 mt + 16 w), S = Q K^T from the swizzled shared tiles, then, after the
 // online softmax, O += P V with P from registers.
-template <bool MASK, int MT>
-__device__ __forceinline__ void fwd_tile_wg(float (&o)[MT][DV / 8][4], Rows (&R)[MT], const elem* Qs, const elem* Ks, const elem* Vs, int t0, float sl2, int lane) {
-    float sc[MT][8][4];
+// S = Q K^T for the MT 64-row halves, complete on return.
+template <int MT>
+__device__ __forceinline__ void wg_scores(float (&sc)[MT][8][4], const elem* Qs, const elem* Ks) {
     wg_fence();
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt) wg_abt(sc[mt], Qs + mt * 64 * 64, Ks);
     wg_commit();
     wg_wait<0>();
+}
+template <bool MASK, int MT>
+__device__ __forceinline__ void fwd_tile_wg(float (&o)[MT][DV / 8][4], Rows (&R)[MT], const elem* Qs, const elem* Ks, const elem* Vs, int t0, float sl2, int lane) {
+    float sc[MT][8][4];
+    wg_scores(sc, Qs, Ks);
     unsigned pa[MT][4][4];
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt) {
@@ -228,11 +233,7 @@ __device__ __forceinline__ void fwd_tile_wg(float (&o)[MT][DV / 8][4], Rows (&R)
 template <bool MASK, int MT>
 __device__ __forceinline__ void fwd_tile_wg_sums(float (&o)[MT][DV / 8][4], float (&sums)[MT][4], Rows (&R)[MT], const elem* Qs, const elem* Ks, const elem* Vs, const elem* ones, int t0, float sl2, int lane) {
     float sc[MT][8][4];
-    wg_fence();
-#pragma unroll
-    for (int mt = 0; mt < MT; ++mt) wg_abt(sc[mt], Qs + mt * 64 * 64, Ks);
-    wg_commit();
-    wg_wait<0>();
+    wg_scores(sc, Qs, Ks);
     unsigned pa[MT][4][4];
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt) {

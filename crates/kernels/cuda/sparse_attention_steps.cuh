@@ -391,7 +391,7 @@ __device__ __forceinline__ void ds_from_scores(float (&st)[8][4], float (&dpt)[8
 #if SA_VERSION >= 5
         const int q0 = j * 8 + c2;
 #if SA_VERSION >= 6
-        float2 lse2 = *(const float2*)&T.lse2[q0];  // v6 copies the natural-log lse as is
+        float2 lse2 = *(const float2*)&T.lse2[q0];  // v6 copies the natural-log lse as is (v31: lse2)
 #if SA_VERSION >= 31
         (void)lse_bias;  // (v31: the row-dot launch scaled and biased it: `sa_rowdot_zero_lse`)
 #elif SA_VERSION >= 19

@@ -118,9 +118,10 @@ __device__ __forceinline__ void query_tile_async(QueryTile& T, const Part& P, in
     const int r = threadIdx.x & (BQ - 1), p = t0 + r;
     const bool ok = p < qc, upper = threadIdx.x >= BQ;
     const i64 row = ok ? bh + q_row(P, s, p) : 0;
-    if (!bounds) {
-    } else if (upper) T.hi[r] = ok ? hi_of(P, p, off) : -1;
-    else T.lo[r] = ok ? lo_of(P, p) : 1;
+    if (bounds) {
+        if (upper) T.hi[r] = ok ? hi_of(P, p, off) : -1;
+        else T.lo[r] = ok ? lo_of(P, p) : 1;
+    }
     const unsigned dst = (unsigned)__cvta_generic_to_shared(upper ? &T.d[r] : &T.lse2[r]);
     asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(dst), "l"((upper ? dsum : lse) + row), "r"(ok ? 4 : 0));
 #else

@@ -6,10 +6,10 @@
 use super::{file, launch_early, version_number, warp_rows, SaDims, View};
 use crate::cuda::{cuda_err, early_launch, DevBuf, Elem, Gpu};
 use crate::error::Result;
+use cudarc::driver::{LaunchConfig, PushKernelArg};
 
 /// `unary`'s op code of y = a x + b (`elementwise.cu`).
 const AFFINE: i32 = 12;
-use cudarc::driver::{LaunchConfig, PushKernelArg};
 
 /// Launches the row-dot for `d`'s rows: `(D, dQ's accumulator zeroed, from version 28)`; that
 /// buffer has `after_dq` more zeroed 4-byte words after dQ's `rows x DQK` (version 29: the

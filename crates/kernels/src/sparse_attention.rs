@@ -20,8 +20,8 @@
 //! block's summary rows) belong to one part only.
 //!
 //! Building the parts of a layer is a handful of integer fields: it costs microseconds and no
-//! kernel is compiled per sequence length. [`SaPart::allows`] evaluates a part on the CPU, so
-//! tests check that the parts of every pattern cover its mask exactly once.
+//! kernel is compiled per sequence length. [`SaPart::pairs`] lists on the CPU what a part lets
+//! a head attend, so tests check that the parts of every pattern cover its mask exactly once.
 
 /// One part (the C struct `Part` of `cuda/sparse_attention_parts.cuh`, field for field).
 #[repr(C)]

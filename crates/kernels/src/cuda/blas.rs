@@ -2,7 +2,7 @@
 //!
 //! cudarc's safe wrapper creates descriptors and asks the heuristic for an algorithm on every
 //! call; in a training step the same dozen shapes repeat thousands of times, so here the
-//! descriptors and the chosen algorithm are built once per [`GemmShape`] and cached.
+//! descriptors and the chosen algorithm are built once per `GemmShape` and cached.
 //!
 //! Our tensors are row-major, cuBLASLt is column-major. A row-major `C[m, n] = A[m, k] B[k, n]`
 //! is the column-major `C^T (n x m) = B^T (n x k) . A^T (k x m)`: cuBLASLt's "A" is our `B`,

@@ -75,50 +75,7 @@ fn width(d: usize) -> Result<&'static str> {
     }
 }
 
-/// The kernel version (`ST_SA_VERSION`), kept selectable so the benchmark can measure each
-/// step (benches/RESULTS.md has each one's times): 1 loads every MMA fragment register with
-/// plain shared-memory loads; 2 with `ldmatrix`; 3 also copies the next tile with `cp.async`
-/// while the current one is computed (`sparse_attention_v3.cu`); 4 computes dQ inside the
-/// dK/dV kernel with fp32 atomics (no dQ kernel; dQ reproducible to rounding only); 5 trims
-/// the instructions around the tensor cores (unmasked interior tiles, row indices once per
-/// tile); 6 vector atomics for dQ; 7 two m-tiles per forward warp; 8 less accumulator traffic
-/// for dK and dV; 9 merges the forward's parts in place (no per-part outputs, no combine
-/// kernel); 10 starts the heaviest tiles first; 11 packs short strided columns into full
-/// tiles (`SaPart::packed_columns`); 12 keeps unpacked parts free of v11's index divisions and
-/// windowed parts in v9's launch order; 13 packs the row-dot's and casts' memory accesses,
-/// gives 32-wide heads more blocks per SM, and runs short parts (packed columns) on 64-row
-/// forward tiles; 14 runs the forward and the dK/dV kernel on Hopper's wgmma for 64-wide
-/// heads (`sparse_attention_wgmma.cuh`; other widths and GPUs run 13); 15 stages the wgmma
-/// dK/dV kernel's dQ tiles without bank conflicts, in the 128-byte swizzle, and adds them by
-/// tensor reductions (`dq_add_tensor`) from a buffer of their own, left running, and computes
-/// exponentials with one instruction and rescales the forward's sums only when the running
-/// maximum grows by more than 2^8; 16 loads the tiles the wgmma kernels stream (keys and
-/// values of the 128- and 64-row forwards, queries and output gradients of the dK/dV kernel)
-/// with the tensor memory accelerator where a tensor map describes their rows
-/// (`tensor_map::tile_maps`; every part but packed short columns); 17 runs every wgmma
-/// forward on 64-row tiles, 4 blocks an SM, its products no longer serialised by the compiler
-/// for want of registers; 18 does the index arithmetic without integer divisions (`quot` in
-/// `sparse_attention_parts.cuh`); 19 has the backward's probabilities come out times the
-/// softmax scale, which takes the multiplies off every dQ tile (`DQ_SCALE`), and the mma.sync
-/// dK/dV kernel computes its key rows once for K and V; 20 ends a dK/dV block without a stall
-/// per accumulator load (`finish_row`: a middle part adds by reductions, a last one loads its
-/// row before storing it); 21 runs the fixed pattern's merged own blocks in the summary part's
-/// forward launch, one softmax over both (`own_block_after`); 22 runs the dK/dV kernel of
-/// 32-wide heads at 3 blocks an SM, as the others, without spills (`DKDV_BLOCKS`); 23 keeps
-/// that pattern's summary keys' dK and dV in compact buffers that the own blocks add last,
-/// without full-size fp32 buffers or their casts (`compact_summary`); 24 runs that pattern's
-/// two dK/dV parts in one launch, each summary key's shares settled by an arrival count
-/// (`paired_backward`); 25 adds each dQ tile of the wgmma dK/dV kernel by one bulk reduction
-/// of its 64 rows, staged row-major without bank conflicts (`dq_add_rows`), instead of two
-/// tensor reductions; 26 stores that kernel's dS^T tile by `stmatrix`; 27 gives the TMA dK/dV
-/// kernel blocks of two key tiles, one dQ tile added per 128 keys, where the query bands are
-/// long (`key_tiles`); 28 takes the opening barrier out of each TMA dK/dV step (thread 0
-/// queues the next Q / dO tiles under the step's first products; the statistics are waited
-/// for before the step's last barrier: `pipelined_ahead`) and zeroes dQ's accumulator in the
-/// row-dot launch (`sa_rowdot_zero`); 29 lets each launch of a backward after the first, and
-/// each forward part after the first, start while the one before it drains, waiting for it
-/// only where it needs its writes (programmatic dependent launch, `early_launch`). The default
-/// is the newest measured and checked: 29.
+#[doc = include_str!("sparse_attention/versions.md")]
 pub fn version() -> &'static str {
     static V: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
     V.get_or_init(|| {

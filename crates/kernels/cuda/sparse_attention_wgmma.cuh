@@ -20,8 +20,14 @@
 // serves as a K-major operand (contracting over its columns: S^T = K Q^T) and as an MN-major
 // one (contracting over its rows: dV += P^T dO), only the descriptor's stepping differs.
 
-#if SA_VERSION >= 14 && DQK == 64 && DV == 64 && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+// Version 34 compiles these primitives for 32-wide heads too (`SA_WGMMA32`: the dK/dV kernel
+// of sparse_attention_wgmma32.cu; `SA_WGMMA`'s kernels stay 64-wide).
+#if SA_VERSION >= 14 && defined(__CUDA_ARCH_FEAT_SM90_ALL) && ((DQK == 64 && DV == 64) || (SA_VERSION >= 34 && DQK == 32 && DV == 32))
+#if DQK == 64
 #define SA_WGMMA 1
+#else
+#define SA_WGMMA32 1
+#endif
 
 // The shared-memory matrix descriptor of a swizzled tile: start address (16-byte units, bits
 // 0-13), leading byte offset 16 (bits 16-29; unused by swizzled K-major operands, and by

@@ -18,7 +18,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("sparse_attention.cu", concat!(include_str!("../../cuda/sparse_attention_parts.cuh"), include_str!("../../cuda/sparse_attention_common.cuh"), include_str!("../../cuda/sparse_attention_steps.cuh"), include_str!("../../cuda/sparse_attention_rows.cuh"), include_str!("../../cuda/sparse_attention.cu"))),
     ("sparse_attention_v3.cu", concat!(include_str!("../../cuda/sparse_attention_parts.cuh"), include_str!("../../cuda/sparse_attention_common.cuh"), include_str!("../../cuda/sparse_attention_steps.cuh"), include_str!("../../cuda/sparse_attention_rows.cuh"), include_str!("../../cuda/sparse_attention_copy.cuh"), include_str!("../../cuda/sparse_attention_ends.cuh"), include_str!("../../cuda/sparse_attention_v3.cu"))),
     // Version 14 adds Hopper's wgmma dK/dV kernel to the v3 file (compiled for sm_90a:
-    // `compile::arch_for`).
+    // `compile::arch_for`), version 34 its 32-wide counterpart.
     (
         "sparse_attention_wgmma.cu",
         concat!(
@@ -31,7 +31,8 @@ pub const FILES: &[(&str, &str)] = &[
             include_str!("../../cuda/sparse_attention_copy.cuh"),
             include_str!("../../cuda/sparse_attention_ends.cuh"),
             include_str!("../../cuda/sparse_attention_v3.cu"),
-            include_str!("../../cuda/sparse_attention_wgmma.cu")
+            include_str!("../../cuda/sparse_attention_wgmma.cu"),
+            include_str!("../../cuda/sparse_attention_wgmma32.cu")
         ),
     ),
 ];

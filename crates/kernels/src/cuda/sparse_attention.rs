@@ -80,12 +80,18 @@ pub fn version() -> &'static str {
     static V: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
     V.get_or_init(|| {
         let asked = std::env::var("ST_SA_VERSION").unwrap_or_default();
-        VERSIONS.iter().copied().find(|v| *v == asked).unwrap_or(VERSIONS[VERSIONS.len() - 1])
+        VERSIONS.iter().copied().find(|v| *v == asked).unwrap_or(DEFAULT_VERSION)
     })
 }
 
-/// Every kernel version, oldest first; the last is the default.
-pub const VERSIONS: &[&str] = &["1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16", "17", "18", "19", "20", "21", "22", "23", "24", "25", "26", "27", "28", "29", "30", "31"];
+/// Every kernel version, oldest first (each compiled by `compile::all_variants`).
+pub const VERSIONS: &[&str] = &["1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16", "17", "18", "19", "20", "21", "22", "23", "24", "25", "26", "27", "28", "29", "30", "31", "34"];
+
+/// The version that runs unless `ST_SA_VERSION` names another: the newest one measured and
+/// checked on a GPU. (34 is built and compiles for sm_90a but has not run on a GPU yet: the
+/// session that wrote it had no device time left; it becomes the default once it passes
+/// `gpu_sparse_attention` and its benchmark.)
+pub const DEFAULT_VERSION: &str = "31";
 
 fn version_number() -> u32 {
     version().parse().unwrap_or(31)
@@ -111,6 +117,25 @@ fn file() -> &'static str {
 /// `sa_backward_dkdv_wg`): 64-wide heads on a Hopper GPU (sm_90: wgmma exists there only).
 fn wgmma_kernels(gpu: &Gpu, d: &SaDims) -> bool {
     version_number() >= 14 && gpu.arch == "sm_90" && d.dqk == 64 && d.dv == 64
+}
+
+/// Version 34: whether the forward and dK/dV kernels are `sa_forward_wg32` and
+/// `sa_backward_dkdv_wg32`: 32-wide heads on a Hopper GPU (`ST_SA_DEFINES=SA_NO_WG32=1` keeps
+/// the mma.sync kernels, for comparisons).
+fn wgmma32_kernels(gpu: &Gpu, d: &SaDims) -> bool {
+    version_number() >= 34 && gpu.arch == "sm_90" && d.dqk == 32 && d.dv == 32 && tuning("SA_NO_WG32") != Some(1)
+}
+
+/// `sa_forward_wg32`'s dynamic shared memory: the 1 KiB tile of ones, five 64 x 32 tiles (Q,
+/// two stages of K and V), and up to 1 KiB to align them to 1024 bytes.
+fn wgmma32_forward_shared_bytes(e: Elem) -> usize {
+    5 * TILE * 32 * e.size() + 2048
+}
+
+/// `sa_backward_dkdv_wg32`'s dynamic shared memory: the 64 x 64 dS^T tile, six 64 x 32 tiles
+/// (K, V, two stages of Q and dO), and up to 1 KiB to align them to 1024 bytes.
+fn wgmma32_dkdv_shared_bytes(e: Elem) -> usize {
+    (TILE * TILE + 6 * TILE * 32) * e.size() + 1024
 }
 
 /// `sa_backward_dkdv_wg`'s dynamic shared memory: seven 64 x 64 tiles (K, V, two stages of Q
@@ -253,6 +278,11 @@ fn forward_launch(gpu: &Gpu, e: Elem, d: &SaDims, part: &SaPart) -> (&'static st
         let grid = tile_grid((part.q_len as usize).div_ceil(q_rows), part, d.batch * part.heads as usize);
         let name = if q_rows == TILE { "sa_forward_narrow_wg" } else { "sa_forward_wg" };
         return (name, grid, wgmma_forward_shared_bytes(e, q_rows));
+    }
+    if wgmma32_kernels(gpu, d) {
+        // version 34: 64-row tiles on wgmma for 32-wide heads
+        let grid = tile_grid((part.q_len as usize).div_ceil(TILE), part, d.batch * part.heads as usize);
+        return ("sa_forward_wg32", grid, wgmma32_forward_shared_bytes(e));
     }
     let q_rows = if narrow { TILE } else { forward_rows(d) };
     let grid = tile_grid((part.q_len as usize).div_ceil(q_rows), part, d.batch * part.heads as usize);
@@ -440,7 +470,13 @@ fn backward_v8(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v, dout, out]: [View; 5], l
         Some(dq) => dq,
         None => gpu.zeros(Elem::F32, rows * d.dqk)?,
     };
-    let (name, smem) = if wgmma_kernels(gpu, &d) { ("sa_backward_dkdv_wg", wgmma_dkdv_shared_bytes(e, version_number())) } else { ("sa_backward_dkdv", backward_shared_bytes(e, &d).1) };
+    let (name, smem) = if wgmma_kernels(gpu, &d) {
+        ("sa_backward_dkdv_wg", wgmma_dkdv_shared_bytes(e, version_number()))
+    } else if wgmma32_kernels(gpu, &d) {
+        ("sa_backward_dkdv_wg32", wgmma32_dkdv_shared_bytes(e))
+    } else {
+        ("sa_backward_dkdv", backward_shared_bytes(e, &d).1)
+    };
     let (dqp, dkp, dvp, dsp, dko, dvo) = (dq.ptr(gpu), dk.ptr(gpu), dv.ptr(gpu), dsum.ptr(gpu), dk_out.ptr(gpu), dv_out.ptr(gpu));
     let dq_map = if wgmma_kernels(gpu, &d) && version_number() >= 15 { Some(dq_tensor_map(dqp, rows)?) } else { None };
     let arp = match &arrivals {

@@ -1,15 +1,16 @@
-// sparse_attention_wgmma32.cu: version 34's dK/dV kernel for 32-wide heads on Hopper's wgmma
-// (`sa_backward_dkdv_wg32`; compiled after sparse_attention_wgmma.cu, whose primitives it uses:
-// sparse_attention_wgmma.cuh defines SA_WGMMA32 for these heads from version 34 on sm_90a).
+// sparse_attention_wgmma32.cu: version 34's kernels for 32-wide heads on Hopper's wgmma, the
+// dK/dV kernel (`sa_backward_dkdv_wg32`) and the forward (`sa_forward_wg32`, at the end);
+// compiled after sparse_attention_wgmma.cu, whose primitives they use
+// (sparse_attention_wgmma.cuh defines SA_WGMMA32 for these heads from version 34 on sm_90a).
 //
 // Why: ImageNet 64's heads are 32 wide, and their mma.sync dK/dV kernel (`sa_backward_dkdv`)
 // is bound by shared memory, not by arithmetic: its LSU data pipe is 73% busy (H200 profile
-// of v29), and neither more warps an SM nor fewer L2 reductions moved it (version 34's first
-// attempts, benches/RESULTS.md). Each of its four warps reads the whole Q and dO tiles through
+// of v29), and neither more warps an SM nor fewer L2 reductions moved it (attempts measured
+// and dropped, benches/RESULTS.md). Each of its four warps reads the whole Q and dO tiles through
 // ldmatrix for its own 16 keys, so a step reads about 98 KB of shared memory for a 64 x 64
 // tile pair. wgmma reads an operand once for the whole warpgroup: the five products of a step
-// (S^T, dP^T, dV, dK, dQ) read about 32 KB, and take ~14 instructions a warp instead of 80
-// mma.sync and 48 ldmatrix.
+// (S^T, dP^T, dV, dK, dQ) read about 32 KB, and take 16 wgmma instructions a warpgroup instead
+// of 80 mma.sync and about 48 ldmatrix a warp.
 //
 // Tiles: the 32-wide ones (K, V, Q, dO: 64 rows of 64 bytes) in the 64-byte swizzle, 16-byte
 // vector v of row r at v ^ ((r / 2) % 4) (`swz64_offset`); the 64 x 64 dS^T tile in the

@@ -1,9 +1,10 @@
 // sparse_attention_wgmma.cuh: Hopper's warpgroup matrix multiply (wgmma, sm_90a), the tensor-
 // core primitives of version 14 (its kernels: sparse_attention_wgmma.cu, and the forward's
 // wgmma path in sparse_attention_v3.cu). Compiled between the shared headers and the v3 file;
-// defines SA_WGMMA when it applies (version 14 or later, 64-wide heads, compiled for sm_90a);
-// other widths and GPUs run version 13's kernels (from 15 with its exponential and rescaling
-// changes: `exp2_` and `softmax_tile` in sparse_attention_steps.cuh).
+// defines SA_WGMMA when it applies (version 14 or later, 64-wide heads, compiled for sm_90a;
+// from version 34 SA_WGMMA32 for 32-wide heads, sparse_attention_wgmma32.cu); other widths
+// and GPUs run version 13's kernels (from 15 with its exponential and rescaling changes:
+// `exp2_` and `softmax_tile` in sparse_attention_steps.cuh).
 //
 // Why: the v13 dK/dV kernel (mma.sync) keeps the tensor cores busy about a third of the time
 // (H200 profile: 3 blocks of 4 warps an SM, each warp loading whole Q and dO tiles from shared
@@ -20,8 +21,8 @@
 // serves as a K-major operand (contracting over its columns: S^T = K Q^T) and as an MN-major
 // one (contracting over its rows: dV += P^T dO), only the descriptor's stepping differs.
 
-// Version 34 compiles these primitives for 32-wide heads too (`SA_WGMMA32`: the dK/dV kernel
-// of sparse_attention_wgmma32.cu; `SA_WGMMA`'s kernels stay 64-wide).
+// Version 34 compiles these primitives for 32-wide heads too (`SA_WGMMA32`: the kernels of
+// sparse_attention_wgmma32.cu; `SA_WGMMA`'s kernels stay 64-wide).
 #if SA_VERSION >= 14 && defined(__CUDA_ARCH_FEAT_SM90_ALL) && ((DQK == 64 && DV == 64) || (SA_VERSION >= 34 && DQK == 32 && DV == 32))
 #if DQK == 64
 #define SA_WGMMA 1

@@ -2,7 +2,8 @@
 # The fused sparse attention on a GPU machine, every kernel version in one call:
 #   ../shared/tools/gpu-pack -p model -p benches      # here, then carry .gpu
 #   bash benches/scripts/sparse-attention-on-gpu.sh [OUT_DIR] [VERSIONS]   # there
-# For each version (default 1 to 29): the correctness tests against the reference path, then
+# For each version (default 1 to 29; e.g. "31 34" to check a new version beside the default):
+# the correctness tests against the reference path (up to 300 s: 24 cases and the model test), then
 # the benchmark (JSON per version; ST_SA_VERSION picks the version); then PyTorch's SDPA and FlexAttention on the same shapes.
 set -uo pipefail
 out=${1:-${OUT:-.}}
@@ -13,7 +14,7 @@ echo "== the wgmma operand layouts of versions 14+ (Hopper only)"
 timeout 120 .gpu/run-tests wgmma 2>&1 | grep -E "relative|test |panicked|FAILED" | head -12
 for v in $versions; do
   echo "== version $v: correctness"
-  ST_SA_VERSION=$v timeout 120 .gpu/run-tests fused 2>&1 | grep -E "out |worst|loss:|test |panicked|FAILED" | head -30
+  ST_SA_VERSION=$v timeout 300 .gpu/run-tests fused 2>&1 | grep -E "out |worst|loss:|test |panicked|FAILED" | head -30
   echo "== version $v: speed"
   ST_SA_VERSION=$v timeout 120 .gpu/bin/gpu-sparse-attention --json "$out/sparse-attention-v$v.json" 2>&1 | tail -9
 done

@@ -113,6 +113,10 @@ fn fused_sparse_attention_matches_the_reference() {
         case("strided l=32 merged, n=1536, d=32 (4 columns of 48 packed)", Strided { stride: 32 }, Merged, 0, 2, 1536, 32, 32),
         case("strided l=128 merged, n=3072, d=32 (8 columns of 24 packed)", Strided { stride: 128 }, Merged, 0, 2, 3072, 32, 32),
         case("strided l=64 merged, n=6144, d=32 (2 columns of 96 packed, as ImageNet 64's)", Strided { stride: 64 }, Merged, 0, 2, 6144, 32, 32),
+        // 32-wide heads on windows over a partial last tile (their columns are not packed):
+        // version 34's wgmma kernels on tiles of 64 x 32
+        case("strided l=128 merged, n=1000, d=32", Strided { stride: 128 }, Merged, 0, 2, 1000, 32, 32),
+        case("strided l=96 interleave A1, n=1100, d=32", Strided { stride: 96 }, Interleave, 0, 2, 1100, 32, 32),
         // columns of 128 and 127 rows (n not a multiple of l: not packed)
         case("strided l=16 merged, n=2040 (columns of 128 and 127)", Strided { stride: 16 }, Merged, 0, 2, 2040, 64, 64),
         // version 27: blocks of two key tiles for long query bands (sequences of 1,024 or

@@ -119,12 +119,15 @@ fn wgmma_kernels(gpu: &Gpu, d: &SaDims) -> bool {
     version_number() >= 14 && gpu.arch == "sm_90" && d.dqk == 64 && d.dv == 64
 }
 
-/// Version 34: whether the forward and dK/dV kernels are `sa_forward_wg32` and
-/// `sa_backward_dkdv_wg32`: 32-wide heads on a Hopper GPU (`ST_SA_DEFINES=SA_NO_WG32=1` keeps
-/// the mma.sync kernels, for comparisons).
-fn wgmma32_kernels(gpu: &Gpu, d: &SaDims) -> bool {
-    version_number() >= 34 && gpu.arch == "sm_90" && d.dqk == 32 && d.dv == 32 && tuning("SA_NO_WG32") != Some(1)
+/// Version 34: whether the forward (`kernel` = `WG32_FORWARD`) or the dK/dV kernel
+/// (`WG32_DKDV`) is `sa_forward_wg32` / `sa_backward_dkdv_wg32`: 32-wide heads on a Hopper GPU.
+/// `ST_SA_DEFINES=SA_NO_WG32=N` keeps the mma.sync kernel of each bit set in N, for comparisons
+/// (3: both).
+fn wgmma32_kernels(gpu: &Gpu, d: &SaDims, kernel: usize) -> bool {
+    version_number() >= 34 && gpu.arch == "sm_90" && d.dqk == 32 && d.dv == 32 && tuning("SA_NO_WG32").unwrap_or(0) & kernel == 0
 }
+const WG32_FORWARD: usize = 1;
+const WG32_DKDV: usize = 2;
 
 /// `sa_forward_wg32`'s dynamic shared memory: the 1 KiB tile of ones, five 64 x 32 tiles (Q,
 /// two stages of K and V), and up to 1 KiB to align them to 1024 bytes.
@@ -279,7 +282,7 @@ fn forward_launch(gpu: &Gpu, e: Elem, d: &SaDims, part: &SaPart) -> (&'static st
         let name = if q_rows == TILE { "sa_forward_narrow_wg" } else { "sa_forward_wg" };
         return (name, grid, wgmma_forward_shared_bytes(e, q_rows));
     }
-    if wgmma32_kernels(gpu, d) {
+    if wgmma32_kernels(gpu, d, WG32_FORWARD) {
         // version 34: 64-row tiles on wgmma for 32-wide heads
         let grid = tile_grid((part.q_len as usize).div_ceil(TILE), part, d.batch * part.heads as usize);
         return ("sa_forward_wg32", grid, wgmma32_forward_shared_bytes(e));
@@ -472,7 +475,7 @@ fn backward_v8(gpu: &Gpu, e: Elem, d: SaDims, [q, k, v, dout, out]: [View; 5], l
     };
     let (name, smem) = if wgmma_kernels(gpu, &d) {
         ("sa_backward_dkdv_wg", wgmma_dkdv_shared_bytes(e, version_number()))
-    } else if wgmma32_kernels(gpu, &d) {
+    } else if wgmma32_kernels(gpu, &d, WG32_DKDV) {
         ("sa_backward_dkdv_wg32", wgmma32_dkdv_shared_bytes(e))
     } else {
         ("sa_backward_dkdv", backward_shared_bytes(e, &d).1)

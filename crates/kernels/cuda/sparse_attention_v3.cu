@@ -167,6 +167,22 @@ struct WholeTiles {
 };
 __device__ __forceinline__ WholeTiles whole_tiles(const Part& P) { return WholeTiles{P.window == 0 && P.seg == INT_MAX, false}; }
 #endif
+#if SA_VERSION >= 35
+// Version 35: the same knowledge for the wgmma dK/dV kernel, which walks its query tiles
+// from the top down: in such a part the full tiles that see the block whole are the full
+// ones from the first that does, found once before the walk (past the diagonal's tile or two).
+struct WholeFrom {
+    int from;  // the first query tile seen whole (INT_MAX: none known)
+    __device__ __forceinline__ bool known(int t0, int qc) const { return t0 >= from && t0 + BQ <= qc; }
+    __device__ __forceinline__ bool next(const Part& P, int t0, int qc, int m0, int off) const { return known(t0, qc) || tile_sees_block(P, t0, qc, m0, off); }
+};
+__device__ __forceinline__ WholeFrom whole_from(const Part& P, int first, int end, int qc, int m0, int off) {
+    if (P.window != 0 || P.seg != INT_MAX) return WholeFrom{INT_MAX};
+    int t0 = first;
+    while (t0 < end && !tile_sees_block(P, t0, qc, m0, off)) t0 += BQ;
+    return WholeFrom{t0};
+}
+#endif
 
 // Queues the copy of keys and values t0 .. t0 + BK - 1 into stage i & 1 of Ks0 / Vs0 (SWZ:
 // version 14's unpadded, swizzled wgmma tiles).

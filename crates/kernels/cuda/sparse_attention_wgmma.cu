@@ -152,12 +152,29 @@ __device__ __forceinline__ void dkdv_wg(const Tile t, const elem* q, const elem*
         if (qt.tiles > 0) first = min(first, qt.first), end = max(end, qt.first + qt.tiles * BQ);
     }
     const int tiles = end > first ? (end - first) / BQ : 0;
-#if SA_VERSION >= 31
+#if SA_VERSION >= 35
+    // Version 35: step i works the query tile i steps from the top of the band, walking down.
+    // The blocks of one head that start together (the grid's first index is batch x heads)
+    // then read the same Q and dO tiles and add to the same dQ tile at about the same time:
+    // walking up, a block of the merged fixed pattern's summary part started at its own
+    // diagonal, 4 tiles of queries behind the next key tile's block, and the tiles those
+    // blocks shared had left L2 (100 MB of fp32 dQ and 100 MB of Q and dO in flight) before
+    // the second block came to them.
+    auto t0_of = [&](int i) { return first + (tiles - 1 - i) * BQ; };
+    WholeFrom whole[KT];
+#pragma unroll
+    for (int hf = 0; hf < KT; ++hf) whole[hf] = KT == 1 ? whole_from(P, first, end, qc, m0 + hf * 64, off) : WholeFrom{INT_MAX};
+#else
+    auto t0_of = [&](int i) { return first + i * BQ; };
+#endif
+#if SA_VERSION >= 31 && SA_VERSION < 35
     // (version 31; not with two key tiles, whose kernel, at 255 registers, then spilled in its
     // loop: H200, n = 1,048,576's column part 6.64 -> 7.81 ms)
     WholeTiles whole[KT];
 #pragma unroll
     for (int hf = 0; hf < KT; ++hf) whole[hf] = KT == 1 ? whole_tiles(P) : WholeTiles{false, false};
+#endif
+#if SA_VERSION >= 31
     auto known_whole = [&](int t0) {
         bool all = true;
 #pragma unroll
@@ -174,12 +191,12 @@ __device__ __forceinline__ void dkdv_wg(const Tile t, const elem* q, const elem*
     // three warps waited there for it (`pipelined_ahead` drops that barrier).
     constexpr bool LATE = TMA && SA_VERSION >= 28;
     auto issue_qdo = [&](int i) {
-        const int t0 = first + i * BQ, st = i & 1;
+        const int t0 = t0_of(i), st = i & 1;
         tma_pair(*maps, rows, Qs0 + st * 2 * 64 * 64, dOs0 + st * 2 * 64 * 64, (int)q_row(P, s, t0), h, b, &landed[st]);
     };
 #endif
     auto issue = [&](int i) {
-        const int t0 = first + i * BQ, st = i & 1;
+        const int t0 = t0_of(i), st = i & 1;
         auto qrow = [&](int r) -> i64 { return t0 + r < qc ? q_row(P, s, t0 + r) : -1; };
 #if SA_VERSION >= 31
         query_tile_async(T[st], P, s, t0, qc, off, bh, lse, dsum, !known_whole(t0));
@@ -207,7 +224,7 @@ __device__ __forceinline__ void dkdv_wg(const Tile t, const elem* q, const elem*
     float* staged = (float*)(dSs + KT * 64 * 64);  // the dQ tile's own 16 KB
 #endif
     auto step = [&](int i) {
-        const int t0 = first + i * BQ;
+        const int t0 = t0_of(i);
         const elem *Qs = Qs0 + (i & 1) * 2 * 64 * 64, *dOs = dOs0 + (i & 1) * 2 * 64 * 64;
 #ifdef SA_TMA
         if (TMA) mbar_wait(&landed[i & 1], (i >> 1) & 1);

@@ -85,7 +85,7 @@ pub fn version() -> &'static str {
 }
 
 /// Every kernel version, oldest first (each compiled by `compile::all_variants`).
-pub const VERSIONS: &[&str] = &["1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16", "17", "18", "19", "20", "21", "22", "23", "24", "25", "26", "27", "28", "29", "30", "31", "34"];
+pub const VERSIONS: &[&str] = &["1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16", "17", "18", "19", "20", "21", "22", "23", "24", "25", "26", "27", "28", "29", "30", "31", "34", "35"];
 
 /// The version that runs unless `ST_SA_VERSION` names another: the newest one measured and
 /// checked on a GPU. (34 is built and compiles for sm_90a but has not run on a GPU yet: the

@@ -168,8 +168,8 @@ struct WholeTiles {
 __device__ __forceinline__ WholeTiles whole_tiles(const Part& P) { return WholeTiles{P.window == 0 && P.seg == INT_MAX, false}; }
 #endif
 #if SA_VERSION >= 35
-// Version 35: the same knowledge for the wgmma dK/dV kernel, which walks its query tiles
-// from the top down: in such a part the full tiles that see the block whole are the full
+// Version 35: the same knowledge for the wgmma dK/dV pair kernel, which walks its query
+// tiles from the top down: in such a part the full tiles that see the block whole are the full
 // ones from the first that does, found once before the walk (past the diagonal's tile or two).
 struct WholeFrom {
     int from;  // the first query tile seen whole (INT_MAX: none known)
@@ -182,6 +182,18 @@ __device__ __forceinline__ WholeFrom whole_from(const Part& P, int first, int en
     while (t0 < end && !tile_sees_block(P, t0, qc, m0, off)) t0 += BQ;
     return WholeFrom{t0};
 }
+// Either walk's knowledge: `WholeTiles` walking up (DOWN false), `WholeFrom` walking down.
+template <bool DOWN>
+struct WholeWalk {
+    WholeTiles up;
+    WholeFrom down;
+    // (`known`: whether a block of one key tile at m0 knows its tiles; else every step tests)
+    __device__ __forceinline__ WholeWalk(bool known, const Part& P, int first, int end, int qc, int m0, int off)
+        : up(known ? whole_tiles(P) : WholeTiles{false, false}), down(DOWN && known ? whole_from(P, first, end, qc, m0, off) : WholeFrom{INT_MAX}) {}
+    __device__ __forceinline__ WholeWalk() : up{false, false}, down{INT_MAX} {}
+    __device__ __forceinline__ bool known(int t0, int qc) const { return DOWN ? down.known(t0, qc) : up.known(t0, qc); }
+    __device__ __forceinline__ bool next(const Part& P, int t0, int qc, int m0, int off) { return DOWN ? down.next(P, t0, qc, m0, off) : up.next(P, t0, qc, m0, off); }
+};
 #endif
 
 // Queues the copy of keys and values t0 .. t0 + BK - 1 into stage i & 1 of Ks0 / Vs0 (SWZ:

@@ -88,9 +88,8 @@ pub fn version() -> &'static str {
 pub const VERSIONS: &[&str] = &["1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16", "17", "18", "19", "20", "21", "22", "23", "24", "25", "26", "27", "28", "29", "30", "31", "34", "35"];
 
 /// The version that runs unless `ST_SA_VERSION` names another: the newest one measured and
-/// checked on a GPU. (35 is built and compiles for sm_90a but has not run on a GPU yet; it
-/// becomes the default once it passes `gpu_sparse_attention` and its benchmark.)
-pub const DEFAULT_VERSION: &str = "34";
+/// checked on a GPU.
+pub const DEFAULT_VERSION: &str = "35";
 
 fn version_number() -> u32 {
     version().parse().expect("every entry of VERSIONS is a number")

@@ -187,9 +187,11 @@ template <bool DOWN>
 struct WholeWalk {
     WholeTiles up;
     WholeFrom down;
-    // (`known`: whether a block of one key tile at m0 knows its tiles; else every step tests)
-    __device__ __forceinline__ WholeWalk(bool known, const Part& P, int first, int end, int qc, int m0, int off)
-        : up(known ? whole_tiles(P) : WholeTiles{false, false}), down(DOWN && known ? whole_from(P, first, end, qc, m0, off) : WholeFrom{INT_MAX}) {}
+    // (`one_key_tile`: a block of one key tile, at m0, knows its whole tiles; a block of two
+    // tests every step)
+    __device__ __forceinline__ WholeWalk(bool one_key_tile, const Part& P, int first, int end, int qc, int m0, int off)
+        : up(one_key_tile ? whole_tiles(P) : WholeTiles{false, false}),
+          down(DOWN && one_key_tile ? whole_from(P, first, end, qc, m0, off) : WholeFrom{INT_MAX}) {}
     __device__ __forceinline__ WholeWalk() : up{false, false}, down{INT_MAX} {}
     __device__ __forceinline__ bool known(int t0, int qc) const { return DOWN ? down.known(t0, qc) : up.known(t0, qc); }
     __device__ __forceinline__ bool next(const Part& P, int t0, int qc, int m0, int off) { return DOWN ? down.next(P, t0, qc, m0, off) : up.next(P, t0, qc, m0, off); }

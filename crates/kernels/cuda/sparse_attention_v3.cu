@@ -167,36 +167,6 @@ struct WholeTiles {
 };
 __device__ __forceinline__ WholeTiles whole_tiles(const Part& P) { return WholeTiles{P.window == 0 && P.seg == INT_MAX, false}; }
 #endif
-#if SA_VERSION >= 35
-// Version 35: the same knowledge for the wgmma dK/dV pair kernel, which walks its query
-// tiles from the top down: in such a part the full tiles that see the block whole are the full
-// ones from the first that does, found once before the walk (past the diagonal's tile or two).
-struct WholeFrom {
-    int from;  // the first query tile seen whole (INT_MAX: none known)
-    __device__ __forceinline__ bool known(int t0, int qc) const { return t0 >= from && t0 + BQ <= qc; }
-    __device__ __forceinline__ bool next(const Part& P, int t0, int qc, int m0, int off) const { return known(t0, qc) || tile_sees_block(P, t0, qc, m0, off); }
-};
-__device__ __forceinline__ WholeFrom whole_from(const Part& P, int first, int end, int qc, int m0, int off) {
-    if (P.window != 0 || P.seg != INT_MAX) return WholeFrom{INT_MAX};
-    int t0 = first;
-    while (t0 < end && !tile_sees_block(P, t0, qc, m0, off)) t0 += BQ;
-    return WholeFrom{t0};
-}
-// Either walk's knowledge: `WholeTiles` walking up (DOWN false), `WholeFrom` walking down.
-template <bool DOWN>
-struct WholeWalk {
-    WholeTiles up;
-    WholeFrom down;
-    // (`one_key_tile`: a block of one key tile, at m0, knows its whole tiles; a block of two
-    // tests every step)
-    __device__ __forceinline__ WholeWalk(bool one_key_tile, const Part& P, int first, int end, int qc, int m0, int off)
-        : up(one_key_tile ? whole_tiles(P) : WholeTiles{false, false}),
-          down(DOWN && one_key_tile ? whole_from(P, first, end, qc, m0, off) : WholeFrom{INT_MAX}) {}
-    __device__ __forceinline__ WholeWalk() : up{false, false}, down{INT_MAX} {}
-    __device__ __forceinline__ bool known(int t0, int qc) const { return DOWN ? down.known(t0, qc) : up.known(t0, qc); }
-    __device__ __forceinline__ bool next(const Part& P, int t0, int qc, int m0, int off) { return DOWN ? down.next(P, t0, qc, m0, off) : up.next(P, t0, qc, m0, off); }
-};
-#endif
 
 // Queues the copy of keys and values t0 .. t0 + BK - 1 into stage i & 1 of Ks0 / Vs0 (SWZ:
 // version 14's unpadded, swizzled wgmma tiles).

@@ -110,6 +110,38 @@ __device__ __forceinline__ void dq_add_rows(float* dq_rows, float* stage, const 
 #define DQ_MAP_ARG
 #endif
 
+#if SA_VERSION >= 35
+// Version 35: version 31's knowledge of whole tiles (`WholeTiles`, sparse_attention_v3.cu) for
+// the pair kernel below, which walks its query tiles from the top down: in such a part the
+// full tiles that see the block whole are the full ones from the first that does, found once
+// before the walk (past the diagonal's tile or two).
+struct WholeFrom {
+    int from;  // the first query tile seen whole (INT_MAX: none known)
+    __device__ __forceinline__ bool known(int t0, int qc) const { return t0 >= from && t0 + BQ <= qc; }
+    __device__ __forceinline__ bool next(const Part& P, int t0, int qc, int m0, int off) const { return known(t0, qc) || tile_sees_block(P, t0, qc, m0, off); }
+};
+__device__ __forceinline__ WholeFrom whole_from(const Part& P, int first, int end, int qc, int m0, int off) {
+    if (P.window != 0 || P.seg != INT_MAX) return WholeFrom{INT_MAX};
+    int t0 = first;
+    while (t0 < end && !tile_sees_block(P, t0, qc, m0, off)) t0 += BQ;
+    return WholeFrom{t0};
+}
+// Either walk's knowledge: `WholeTiles` walking up (DOWN false), `WholeFrom` walking down.
+template <bool DOWN>
+struct WholeWalk {
+    WholeTiles up;
+    WholeFrom down;
+    // (`one_key_tile`: a block of one key tile, at m0, knows its whole tiles; a block of two
+    // tests every step)
+    __device__ __forceinline__ WholeWalk(bool one_key_tile, const Part& P, int first, int end, int qc, int m0, int off)
+        : up(one_key_tile ? whole_tiles(P) : WholeTiles{false, false}),
+          down(DOWN && one_key_tile ? whole_from(P, first, end, qc, m0, off) : WholeFrom{INT_MAX}) {}
+    __device__ __forceinline__ WholeWalk() : up{false, false}, down{INT_MAX} {}
+    __device__ __forceinline__ bool known(int t0, int qc) const { return DOWN ? down.known(t0, qc) : up.known(t0, qc); }
+    __device__ __forceinline__ bool next(const Part& P, int t0, int qc, int m0, int off) { return DOWN ? down.next(P, t0, qc, m0, off) : up.next(P, t0, qc, m0, off); }
+};
+#endif
+
 // dK, dV (and dQ by atomics) for one key tile, as `sa_backward_dkdv` of v8+ computes them:
 // per query tile, S^T = K Q^T and dP^T = V dO^T (two chains of 4 wgmma), P^T and dS^T by
 // `ds_from_scores`, dV += P^T dO and dK += dS^T Q (A from registers), dS^T to shared memory,
